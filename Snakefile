@@ -1,0 +1,33 @@
+# sslfer — self-supervised facial-expression learning (Shu et al., BMVC 2022) as a Snakemake workflow.
+# Usage: see README.md. The config is validated (schema + paths) before any rule is defined.
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
+from snakemake.exceptions import WorkflowError
+from sslfer.config import ConfigError, prepare_config
+
+
+configfile: "config/config.yaml"
+
+
+try:
+    prepare_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+except ConfigError as err:
+    raise WorkflowError(str(err))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+
+
+localrules:
+    all,
+    synth,
+
+
+rule all:
+    input:
+        synth_outputs(),

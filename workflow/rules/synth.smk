@@ -1,0 +1,105 @@
+# The embedded synthetic corpus (sslfer.synth): videos in the VoxCeleb layout, AffectNet-, FER2013- and
+# LFW-style evaluation sets, per-frame/per-image ground truth, and a QC contact sheet.
+
+
+rule synth_videos:
+    output:
+        gt=f"{SYNTH}/groundtruth/videos.parquet",
+        identities=f"{SYNTH}/groundtruth/videos_identities.parquet",
+        meta=f"{SYNTH}/voxceleb/vox1_meta.csv",
+    params:
+        what="videos",
+        cfg=config["synth"]["videos"],
+        seed=config["seed"],
+    threads: 2
+    log:
+        "logs/synth/videos.log",
+    benchmark:
+        "results/benchmarks/synth_videos.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/synth.py"
+
+
+rule synth_affectnet:
+    output:
+        gt=f"{SYNTH}/groundtruth/affectnet.parquet",
+        identities=f"{SYNTH}/groundtruth/affectnet_identities.parquet",
+        training=f"{SYNTH}/affectnet/Manually_Annotated_file_lists/training.csv",
+        validation=f"{SYNTH}/affectnet/Manually_Annotated_file_lists/validation.csv",
+    params:
+        what="affectnet",
+        cfg=config["synth"]["affectnet"],
+        seed=config["seed"],
+    threads: 2
+    log:
+        "logs/synth/affectnet.log",
+    benchmark:
+        "results/benchmarks/synth_affectnet.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/synth.py"
+
+
+rule synth_fer2013:
+    output:
+        gt=f"{SYNTH}/groundtruth/fer2013.parquet",
+        identities=f"{SYNTH}/groundtruth/fer2013_identities.parquet",
+        csv=f"{SYNTH}/fer2013/fer2013.csv",
+    params:
+        what="fer2013",
+        cfg=config["synth"]["fer2013"],
+        seed=config["seed"],
+    threads: 2
+    log:
+        "logs/synth/fer2013.log",
+    benchmark:
+        "results/benchmarks/synth_fer2013.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/synth.py"
+
+
+rule synth_lfw:
+    output:
+        gt=f"{SYNTH}/groundtruth/lfw.parquet",
+        identities=f"{SYNTH}/groundtruth/lfw_identities.parquet",
+        pairs=f"{SYNTH}/lfw/lfw_home/pairs.txt",
+        dev_train=f"{SYNTH}/lfw/lfw_home/pairsDevTrain.txt",
+        dev_test=f"{SYNTH}/lfw/lfw_home/pairsDevTest.txt",
+    params:
+        what="lfw",
+        cfg=config["synth"]["lfw"],
+        seed=config["seed"],
+    threads: 2
+    log:
+        "logs/synth/lfw.log",
+    benchmark:
+        "results/benchmarks/synth_lfw.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/synth.py"
+
+
+rule synth_contact_sheet:
+    output:
+        "results/qc/synth_contact_sheet.png",
+    params:
+        what="contact_sheet",
+        cfg=config["synth"]["contact_sheet_identities"],
+        seed=config["seed"],
+    log:
+        "logs/synth/contact_sheet.log",
+    conda:
+        ENV
+    script:
+        "../scripts/synth.py"
+
+
+rule synth:
+    input:
+        synth_outputs(),

@@ -1,0 +1,1 @@
+"""Face detection and landmark backends, and the model files they load."""
