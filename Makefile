@@ -16,7 +16,9 @@ setup: $(STAMP)
 
 $(STAMP): envs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade "pip>=24"
+	# pip 23.2.1 (Python 3.11's own): newer pips' `pip check` rejects decord 0.6.0, whose wheel file is
+	# named py3-none-manylinux2010 but whose metadata still says cp36 (an upstream packaging slip)
+	$(BIN)/python -m pip install "pip==23.2.1"
 	$(BIN)/python -m pip install -r envs/requirements.txt
 	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check

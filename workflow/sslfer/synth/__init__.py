@@ -1,0 +1,1 @@
+"""The embedded synthetic face corpus: identities, expressions, rendering, dataset writers."""

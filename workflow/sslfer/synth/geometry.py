@@ -44,7 +44,7 @@ class Pose:
         return rz @ ry @ rx
 
 
-def _surface_z(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def surface_z(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Depth of the face surface (a rounded cylinder, receding at the chin)."""
     zx = 0.75 * np.sqrt(np.clip(1.0 - (np.asarray(x) / 1.08) ** 2, 0.0, 1.0))
     return zx - 0.15 * np.clip(np.asarray(y) - 1.0, 0.0, None)
@@ -99,12 +99,12 @@ def landmarks_3d(ident: Identity, actions: np.ndarray) -> np.ndarray:
     # nose bridge 27–30 and base 31–35
     tip = ident.nose_length
     pts[NOSE_BRIDGE, 1] = np.linspace(-0.06, tip, 4)
-    pts[NOSE_BRIDGE, 2] = _surface_z(0.0, 0.0) + np.array([0.12, 0.22, 0.32, 0.45])
+    pts[NOSE_BRIDGE, 2] = surface_z(0.0, 0.0) + np.array([0.12, 0.22, 0.32, 0.45])
     nw = ident.nose_width * (1 + 0.15 * a["nose_wrinkle"] + 0.05 * a["lip_stretch"])
     base_y = tip + np.array([0.10, 0.13, 0.15, 0.13, 0.10]) - 0.05 * a["nose_wrinkle"]
     pts[NOSE_BASE, 0] = np.array([-1.0, -0.5, 0.0, 0.5, 1.0]) * nw
     pts[NOSE_BASE, 1] = base_y
-    pts[NOSE_BASE, 2] = _surface_z(0.0, 0.0) + np.array([0.18, 0.24, 0.27, 0.24, 0.18])
+    pts[NOSE_BASE, 2] = surface_z(0.0, 0.0) + np.array([0.18, 0.24, 0.27, 0.24, 0.18])
 
     # eyes: corners + two upper-lid and two lower-lid points
     openness_up = 1.0 + 0.9 * a["upper_lid_up"] - 0.45 * a["lid_tighten"] - 0.15 * a["brow_lower"]
@@ -180,7 +180,7 @@ def landmarks_3d(ident: Identity, actions: np.ndarray) -> np.ndarray:
 
     # depth: everything not set explicitly sits on the face surface (+ offsets for lips, eye sockets)
     rest = np.setdiff1d(np.arange(68), np.concatenate([NOSE_BRIDGE, NOSE_BASE]))
-    pts[rest, 2] = _surface_z(pts[rest, 0], pts[rest, 1])
+    pts[rest, 2] = surface_z(pts[rest, 0], pts[rest, 1])
     pts[MOUTH_OUTER, 2] += 0.10
     pts[MOUTH_INNER, 2] += 0.08
     pts[np.concatenate([EYE_R, EYE_L]), 2] -= 0.06

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .expression import ACTION_INDEX
-from .geometry import (BROW_L, BROW_R, EYE_L, EYE_R, JAW, Pose, _surface_z, landmarks_3d, project,
+from .geometry import (BROW_L, BROW_R, EYE_L, EYE_R, JAW, Pose, surface_z, landmarks_3d, project,
                        rotated_depth)
 from .identity import Identity
 
@@ -168,7 +168,7 @@ def _head_arc(ident: Identity, widen: float, lift: float, n: int = 25) -> np.nda
     th = np.linspace(0.0, np.pi, n)
     x = (1.0 + widen) * np.cos(th)
     y = ident.jaw_top - (ident.forehead_height + lift) * np.sin(th) ** 0.9
-    z = _surface_z(x * 0.95, 0.0) * 0.8 - 0.25
+    z = surface_z(x * 0.95, 0.0) * 0.8 - 0.25
     return np.stack([x, y, z], axis=1)
 
 
@@ -179,7 +179,7 @@ def _hairline(ident: Identity, n: int = 21, wave: float = 0.0) -> np.ndarray:
     x = 0.97 * np.cos(th)
     y = side_y + (ident.hairline - side_y) * np.sin(th) ** 0.6
     y = y + wave * np.sin(th * 9.0) * np.sin(th)
-    z = _surface_z(x, 0.0)
+    z = surface_z(x, 0.0)
     return np.stack([x, y, z], axis=1)
 
 
@@ -237,7 +237,7 @@ def _draw_hair_front(img, ident: Identity, pp, scale: float) -> None:
               lines=max(scale * 0.025, 1), closed=False)
 
 
-def _draw_ears(img, ident: Identity, pp, pose: Pose, skin) -> None:
+def _draw_ears(img, pp, skin) -> None:
     for side in (-1, 1):
         c = np.array([side * 1.0, 0.22, -0.35])
         ring = _ellipse((0, 0), 0.14, 0.28, n=20)
@@ -264,7 +264,7 @@ def _draw_glasses(img, lm: np.ndarray, scale: float) -> None:
         c = lm[idx].mean(axis=0)
         w = np.linalg.norm(lm[idx[3]] - lm[idx[0]])
         ang = np.arctan2(lm[idx[3], 1] - lm[idx[0], 1], lm[idx[3], 0] - lm[idx[0], 0])
-        ring = _ellipse(c + [0, 0.02 * scale], 0.85 * w, 0.6 * w, angle=ang if idx is EYE_R else ang)
+        ring = _ellipse(c + [0, 0.02 * scale], 0.85 * w, 0.6 * w, angle=ang)
         rims.append(ring)
         paint(img, [ring], (0.85, 0.9, 0.95), alpha=0.08)      # lens glare
     paint(img, rims, colour, lines=t)
@@ -438,7 +438,7 @@ def render_face(ident: Identity, actions: np.ndarray, pose: Pose, camera: Camera
 
     _draw_hair_back(img, ident, pp)
     _draw_neck(img, ident, pp, skin, shirt)
-    _draw_ears(img, ident, pp, pose, skin)
+    _draw_ears(img, pp, skin)
     # head: jaw contour + skull arc
     arc = _head_arc(ident, widen=0.0, lift=0.0)
     head = np.concatenate([lm[JAW], pp(arc)[1:-1]], axis=0)

@@ -83,23 +83,20 @@ def affectnet_task(args: tuple[int, int, str, int, str]) -> dict:
                 "expression": label, "valence": -2.0, "arousal": -2.0, "intensity": 0.0,
                 "identity": "", "identity_number": -1, "yaw": np.nan, "pitch": np.nan, "roll": np.nan,
                 "has_face": False}
-    if label == AFFECTNET_NONE:      # an expression outside the 8 classes: a random mixture of actions
-        actions = rng.uniform(0, 0.7, PROTOTYPES.shape[1]) * (rng.uniform(size=PROTOTYPES.shape[1]) < 0.3)
-        render_class, item = 0, None
-    elif label == AFFECTNET_UNCERTAIN:  # a blend of two classes
-        a, b = rng.choice(np.arange(1, len(CLASSES)), 2, replace=False)
-        actions = 0.5 * PROTOTYPES[a] + 0.5 * PROTOTYPES[b]
-        render_class, item = 0, None
-    else:
-        render_class, actions = label, None
-    if actions is None:
-        item = _still_item("affectnet", index, seed, render_class, AFFECTNET, number)
-    else:
+    if label in (AFFECTNET_NONE, AFFECTNET_UNCERTAIN):
+        if label == AFFECTNET_NONE:       # an expression outside the 8 classes: a sparse random mixture
+            n_act = PROTOTYPES.shape[1]
+            actions = rng.uniform(0, 0.7, n_act) * (rng.uniform(size=n_act) < 0.3)
+        else:                              # uncertain: a blend of two classes
+            a, b = rng.choice(np.arange(1, len(CLASSES)), 2, replace=False)
+            actions = 0.5 * PROTOTYPES[a] + 0.5 * PROTOTYPES[b]
         ident = sample_identity(number, seed)
         img, lm, pose = render_still(ident, actions, AFFECTNET, rng)
         val, aro = valence_arousal(0, 0.0, rng)
-        item = {"image": img, "landmarks": lm, "pose": pose, "identity": ident.name, "identity_number": number,
-                "expression": label, "intensity": 0.0, "valence": val, "arousal": aro}
+        item = {"image": img, "landmarks": lm, "pose": pose, "identity": ident.name, "intensity": 0.0,
+                "valence": val, "arousal": aro}
+    else:
+        item = _still_item("affectnet", index, seed, label, AFFECTNET, number)
     _write_jpeg(path, item["image"])
     pose = item["pose"]
     return {"split": split, "subDirectory_filePath": rel, "face_box": _face_box(item["landmarks"], AFFECTNET.size),
