@@ -90,3 +90,23 @@ def test_inter_ocular_distance_of_the_template():
     ident = sample_identity(0, 0)
     lm = _frontal(ident, np.zeros(len(ACTION_INDEX)))
     assert 100 < inter_ocular(lm) < 160          # outer corners ≈ 1.2–1.4 half face widths
+
+
+def test_lfw_pair_plan_holds_for_default_and_extreme_sizes():
+    from sslfer.synth.stills import lfw_pairs, plan_lfw
+
+    # (people, pairs per fold, View-1 train pairs, View-1 test pairs): the default and the schema's corners
+    for people, per_fold, dev_train, dev_test in [(100, 20, 100, 50), (20, 20, 100, 50), (20, 1, 1, 1), (300, 40, 500, 200)]:
+        for seed in range(3):
+            plan = plan_lfw(people, 8, per_fold, dev_train, dev_test, seed)
+            names = [f"P{p}" for p in range(people)]
+            files = lfw_pairs(plan, names, per_fold, dev_train, dev_test, seed)
+            assert files["pairs.txt"][0] == f"10\t{per_fold}" and len(files["pairs.txt"]) == 1 + 20 * per_fold
+            assert len(files["pairsDevTrain.txt"]) == 1 + 2 * dev_train
+            assert len(files["pairsDevTest.txt"]) == 1 + 2 * dev_test
+            for fname, lines in files.items():
+                assert len(set(lines[1:])) == len(lines) - 1, fname          # distinct pairs
+            for line in files["pairs.txt"][1:]:
+                f = line.split("\t")
+                people_in_pair = [f[0]] if len(f) == 3 else [f[0], f[2]]
+                assert len({plan.folds[int(n[1:])] for n in people_in_pair}) == 1   # within one fold

@@ -167,13 +167,12 @@ def write_fer2013(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> d
 def write_lfw(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict:
     """LFW-style ``lfw_home/`` (funneled images + pair files) and the per-image ground truth."""
     base = _fresh_dir(Path(root) / "lfw")
-    plan = plan_lfw(cfg["people"], cfg["max_images_per_person"], seed)
-    items = _run(lfw_task, [(i, p, j, c, seed, str(base)) for i, (p, j, c) in enumerate(plan)], workers, "lfw")
-    counts: dict[str, int] = {}
-    for it in items:
-        counts[it["identity"]] = counts.get(it["identity"], 0) + 1
-    for fname, lines in lfw_pairs(counts, cfg["pairs_per_fold"], cfg["dev_train_pairs"], cfg["dev_test_pairs"],
-                                  seed).items():
+    plan = plan_lfw(cfg["people"], cfg["max_images_per_person"], cfg["pairs_per_fold"], cfg["dev_train_pairs"],
+                    cfg["dev_test_pairs"], seed)
+    names = [sample_identity(IDENTITY_BASE["lfw"] + p, seed).name for p in range(len(plan.counts))]
+    pair_files = lfw_pairs(plan, names, cfg["pairs_per_fold"], cfg["dev_train_pairs"], cfg["dev_test_pairs"], seed)
+    items = _run(lfw_task, [(i, p, j, c, seed, str(base)) for i, (p, j, c) in enumerate(plan.images)], workers, "lfw")
+    for fname, lines in pair_files.items():
         (base / "lfw_home" / fname).write_text("\n".join(lines) + "\n")
     table = pa.table({
         "path": [f"lfw/lfw_home/lfw_funneled/{it['relpath']}" for it in items],
@@ -194,7 +193,7 @@ def write_lfw(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict:
     write_parquet(table, Path(root) / "groundtruth" / "lfw.parquet", prov)
     write_parquet(_identities_table([it["identity_number"] for it in items], seed, "lfw"),
                   Path(root) / "groundtruth" / "lfw_identities.parquet", prov)
-    return {"people": len(counts), "images": len(items)}
+    return {"people": len(plan.counts), "images": len(items)}
 
 
 __all__ = ["IDENTITY_BASE", "VIDEO_DIR", "VOX_META", "write_affectnet", "write_fer2013", "write_lfw",

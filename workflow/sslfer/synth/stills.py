@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -184,15 +185,41 @@ def write_fer2013_csv(path: Path, items: list[dict]) -> None:
 _LFW_EXPRESSION_P = np.array([0.45, 0.35, 0.03, 0.05, 0.02, 0.02, 0.03, 0.05])
 
 
-def plan_lfw(n_people: int, max_images: int, seed: int) -> list[tuple[int, int, int]]:
-    """(person, image number 1…k, AffectNet class code) per image."""
+@dataclass(frozen=True)
+class LfwPlan:
+    """People of the LFW-style set: images per person, their fold (0–9) and expressions per image."""
+
+    counts: list[int]
+    folds: list[int]
+    images: list[tuple[int, int, int]]      # (person, image number 1…k, AffectNet class code)
+
+
+def _same_pairs(counts: list[int], people: list[int]) -> int:
+    return sum(counts[p] * (counts[p] - 1) // 2 for p in people)
+
+
+def plan_lfw(n_people: int, max_images: int, pairs_per_fold: int, dev_train: int, dev_test: int,
+             seed: int) -> LfwPlan:
+    """Draw images per person (mostly few, as in LFW), split people into 10 folds, and add images to
+    people of a fold until it holds enough distinct same-person pairs (with a margin) for ``pairs.txt``
+    and the View-1 files, so any configuration that the schema admits yields valid pair files.
+    """
     rng = np.random.default_rng([seed, _DATASET_KEY["lfw"], 1000])
-    counts = np.clip(rng.geometric(0.3, n_people), 1, max_images)
-    plan = []
-    for p, k in enumerate(counts):
-        for j in range(int(k)):
-            plan.append((p, j + 1, int(rng.choice(len(CLASSES), p=_LFW_EXPRESSION_P))))
-    return plan
+    counts = [int(c) for c in np.clip(rng.geometric(0.3, n_people), 1, max_images)]
+    order = rng.permutation(n_people)
+    folds = [0] * n_people
+    for rank, p in enumerate(order):
+        folds[int(p)] = rank % 10
+    members = [[p for p in range(n_people) if folds[p] == f] for f in range(10)]
+    needs = [(members[f], 2 * pairs_per_fold) for f in range(10)]
+    needs += [([p for f in range(7) for p in members[f]], 2 * dev_train),
+              ([p for f in range(7, 10) for p in members[f]], 2 * dev_test)]
+    for group, need in needs:
+        while _same_pairs(counts, group) < need:
+            counts[group[int(rng.integers(len(group)))]] += 1
+    images = [(p, j + 1, int(rng.choice(len(CLASSES), p=_LFW_EXPRESSION_P)))
+              for p in range(n_people) for j in range(counts[p])]
+    return LfwPlan(counts, folds, images)
 
 
 def lfw_task(args: tuple[int, int, int, int, int, str]) -> dict:
@@ -209,57 +236,46 @@ def lfw_task(args: tuple[int, int, int, int, int, str]) -> dict:
     return item
 
 
-def lfw_pairs(people: dict[str, int], pairs_per_fold: int, dev_train: int, dev_test: int,
+def lfw_pairs(plan: LfwPlan, names: list[str], pairs_per_fold: int, dev_train: int, dev_test: int,
               seed: int) -> dict[str, list[str]]:
     """Pair files' lines (tab-separated) for ``pairs.txt`` and the two View-1 files.
 
-    People are split into 10 disjoint folds; same-person pairs come from people of the fold with ≥ 2
-    images, different-person pairs from two people of the fold. View 1 uses folds 0–6 for training and
-    7–9 for testing (disjoint people, as in LFW).
+    Same-person pairs come from people of the fold with ≥ 2 images, different-person pairs from two
+    people of the fold; pairs are distinct within a file. View 1 uses folds 0–6 for training and 7–9
+    for testing (disjoint people, as in LFW). ``names[p]`` is person ``p``'s folder name.
     """
     rng = np.random.default_rng([seed, _DATASET_KEY["lfw"], 1001])
-    names = sorted(people)
-    order = [names[i] for i in rng.permutation(len(names))]
-    folds = [order[f::10] for f in range(10)]
+    counts = plan.counts
 
-    def draw(pool: list[str], n: int) -> tuple[list[str], list[str]]:
-        multi = [p for p in pool if people[p] >= 2]
-        same, diff, seen = [], [], set()
-        for _ in range(50 * n):
+    def draw(pool: list[int], n: int, fname: str) -> list[str]:
+        multi = [p for p in pool if counts[p] >= 2]
+        same: dict[tuple, str] = {}
+        for _ in range(200 * n):
             if len(same) >= n or not multi:
                 break
-            p = multi[rng.integers(len(multi))]
-            i, j = sorted(rng.choice(people[p], 2, replace=False) + 1)
-            key = (p, i, j)
-            if key not in seen:
-                seen.add(key)
-                same.append(f"{p}\t{i}\t{j}")
-        seen = set()
-        for _ in range(50 * n):
+            p = multi[int(rng.integers(len(multi)))]
+            i, j = sorted(int(v) + 1 for v in rng.choice(counts[p], 2, replace=False))
+            same.setdefault((p, i, j), f"{names[p]}\t{i}\t{j}")
+        diff: dict[tuple, str] = {}
+        for _ in range(200 * n):
             if len(diff) >= n or len(pool) < 2:
                 break
-            a, b = rng.choice(len(pool), 2, replace=False)
-            pa_, pb = sorted((pool[a], pool[b]))
-            ia, ib = int(rng.integers(people[pa_])) + 1, int(rng.integers(people[pb])) + 1
-            key = (pa_, ia, pb, ib)
-            if key not in seen:
-                seen.add(key)
-                diff.append(f"{pa_}\t{ia}\t{pb}\t{ib}")
-        return same, diff
-
-    pairs = [f"10\t{pairs_per_fold}"]
-    for fold in folds:
-        same, diff = draw(fold, pairs_per_fold)
-        if len(same) < pairs_per_fold or len(diff) < pairs_per_fold:
-            raise ValueError(f"LFW: fold too small for {pairs_per_fold} pairs of each kind "
-                             f"(got {len(same)} same, {len(diff)} different); raise synth.lfw.people")
-        pairs += same + diff
-    out = {"pairs.txt": pairs}
-    for fname, pool_folds, n in (("pairsDevTrain.txt", folds[:7], dev_train), ("pairsDevTest.txt", folds[7:], dev_test)):
-        pool = [p for f in pool_folds for p in f]
-        same, diff = draw(pool, n)
+            a, b = sorted(int(v) for v in rng.choice(pool, 2, replace=False))
+            ia, ib = int(rng.integers(counts[a])) + 1, int(rng.integers(counts[b])) + 1
+            diff.setdefault((a, ia, b, ib), f"{names[a]}\t{ia}\t{names[b]}\t{ib}")
         if len(same) < n or len(diff) < n:
-            raise ValueError(f"LFW: not enough people for {n} pairs of each kind in {fname}; "
-                             "raise synth.lfw.people or lower the pair counts")
-        out[fname] = [str(n)] + same + diff
-    return out
+            raise ValueError(f"LFW {fname}: could draw only {len(same)} same / {len(diff)} different pairs of "
+                             f"{n}; raise synth.lfw.people or lower the pair counts")
+        return list(same.values()) + list(diff.values())
+
+    members = [[p for p in range(len(counts)) if plan.folds[p] == f] for f in range(10)]
+    pairs = [f"10\t{pairs_per_fold}"]
+    for f in range(10):
+        pairs += draw(members[f], pairs_per_fold, "pairs.txt")
+    return {
+        "pairs.txt": pairs,
+        "pairsDevTrain.txt": [str(dev_train)] + draw([p for f in range(7) for p in members[f]], dev_train,
+                                                     "pairsDevTrain.txt"),
+        "pairsDevTest.txt": [str(dev_test)] + draw([p for f in range(7, 10) for p in members[f]], dev_test,
+                                                   "pairsDevTest.txt"),
+    }
