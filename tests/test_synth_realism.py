@@ -17,6 +17,19 @@ def dlib_measure():
     return DlibMeasure(upsample=1)
 
 
+@pytest.fixture(scope="module")
+def still_corpus(tmp_path_factory):
+    """Evaluation sets large enough (~200 images each) for a percentage floor to mean something."""
+    from sslfer.synth import corpus
+
+    root = tmp_path_factory.mktemp("stills")
+    corpus.write_affectnet(root, {"train_per_class": 20, "val_per_class": 5, "extra_label_fraction": 0.0}, 0, 2)
+    corpus.write_lfw(root, {"people": 60, "max_images_per_person": 8, "pairs_per_fold": 2, "dev_train_pairs": 5,
+                            "dev_test_pairs": 5}, 0, 2)
+    corpus.write_fer2013(root, {"train_per_class": 20, "test_per_class": 5}, 0, 2)
+    return root
+
+
 def _assert_floor(report):
     assert report.n >= 40, report
     assert report.one_face >= 0.98, report
@@ -29,15 +42,16 @@ def test_video_frames(tiny_corpus, dlib_measure):
 
 
 @pytest.mark.parametrize("dataset", ["affectnet", "lfw"])
-def test_evaluation_images(tiny_corpus, dlib_measure, dataset):
-    report = dlib_measure.measure(dataset, *sample_stills(tiny_corpus, dataset, 150, np.random.default_rng(2)))
+def test_evaluation_images(still_corpus, dlib_measure, dataset):
+    report = dlib_measure.measure(dataset, *sample_stills(still_corpus, dataset, 200, np.random.default_rng(2)))
+    assert report.n >= 150
     _assert_floor(report)
 
 
-def test_fer2013_images_upscaled(tiny_corpus):
+def test_fer2013_images_upscaled(still_corpus):
     # 48 px faces are below the HOG window (80 px): measured after a 4x upscale, as a FER pipeline would
-    report = DlibMeasure(upsample=0).measure("fer2013", *sample_fer2013(tiny_corpus, 150, np.random.default_rng(3)))
-    assert report.n >= 40
+    report = DlibMeasure(upsample=0).measure("fer2013", *sample_fer2013(still_corpus, 200, np.random.default_rng(3)))
+    assert report.n >= 150
     assert report.one_face >= 0.9, report
     assert report.landmark_error_iod <= 0.08, report
 
