@@ -21,6 +21,7 @@ except ConfigError as err:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
+include: "workflow/rules/preprocess.smk"
 
 
 localrules:
@@ -31,3 +32,4 @@ localrules:
 rule all:
     input:
         synth_outputs(),
+        f"results/{config['corpus']}/preprocess_summary.json",

@@ -49,6 +49,21 @@ def test_all_builds_the_synthetic_corpus(workflow_run):
     assert sheet.shape[1] == 8 * 160 and sheet.shape[0] == 22 + 2 * 160    # 8 classes × 2 identities
 
 
+def test_all_runs_the_preprocessing_chain(workflow_run):
+    import json
+
+    import numpy as np
+
+    summary = json.loads((workflow_run / "results" / "synth" / "preprocess_summary.json").read_text())
+    assert summary["videos"] == 6 and summary["video_status"] == {"ok": 6}
+    assert summary["frame_status"].get("ok", 0) >= 0.98 * summary["frames"]
+    shard = workflow_run / "results" / "synth" / "frames" / "shard=00000"
+    assert pq.read_metadata(shard / "frames.parquet").num_rows == summary["frames"]
+    assert np.load(shard / "crops.npy", mmap_mode="r").shape == (summary["frames"], 128, 128, 3)
+    log = (workflow_run / "logs" / "synth" / "frames" / "shard=00000.log").read_text()
+    assert "shard: " in log and "'ok':" in log
+
+
 def test_rerun_has_nothing_to_do(workflow_run):
     proc = _snakemake("--directory", str(workflow_run), "--configfile", str(REPO / "tests" / "data" / "tiny.yaml"),
                       "--cores", "2", "all", "-n")

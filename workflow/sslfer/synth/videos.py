@@ -92,7 +92,7 @@ def encode_h264(frames, path: str | os.PathLike, fps: int, size: tuple[int, int]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.mp4")
     try:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
             stream = container.add_stream("libx264", rate=Fraction(fps))
             stream.height, stream.width = size
             stream.pix_fmt = "yuv420p"

@@ -1,0 +1,210 @@
+"""Preprocessing on the synthetic corpus: manifest, per-shard frames/landmarks/crops, bad input, determinism."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from sslfer.parquet import landmarks_numpy, read_provenance
+from sslfer.preprocess.align import TEMPLATE
+from sslfer.preprocess.decode import iter_frames, sample_indices
+from sslfer.preprocess.manifest import build_manifest
+from sslfer.preprocess.shard import ShardConfig, process_shard
+from sslfer.synth.videos import encode_h264
+
+SAMPLE_FPS = 25 / 6
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _run(manifest, tmp: Path, **cfg) -> tuple:
+    counts = process_shard(manifest, ShardConfig(**cfg), tmp / "frames.parquet", tmp / "crops.npy", {"rule": "test"})
+    return counts, pq.read_table(tmp / "frames.parquet").to_pandas(), np.load(tmp / "crops.npy", mmap_mode="r")
+
+
+@pytest.fixture(scope="module")
+def video_manifest(tiny_corpus):
+    return build_manifest("video_tree", tiny_corpus / "voxceleb" / "videos", None, shard_size=4, min_duration_s=3.5)
+
+
+@pytest.fixture(scope="module")
+def processed(video_manifest, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shard")
+    return (tmp,) + _run(video_manifest, tmp)
+
+
+def test_sample_indices():
+    idx = sample_indices(100, 25.0, SAMPLE_FPS)
+    assert idx[0] == 0 and np.allclose(np.diff(idx), 6, atol=1) and len(idx) == 17
+    assert list(sample_indices(5, SAMPLE_FPS, SAMPLE_FPS)) == [0, 1, 2, 3, 4]
+    assert len(sample_indices(0, 25.0, SAMPLE_FPS)) == 0
+
+
+def test_manifest_probes_and_shards(video_manifest, tiny_corpus):
+    m = video_manifest.to_pandas()
+    gt = pq.read_table(tiny_corpus / "groundtruth" / "videos.parquet").to_pandas()
+    assert len(m) == gt.video_id.nunique() and (m.status == "ok").all()
+    assert list(m.video_id) == sorted(m.video_id)
+    assert list(m.shard) == [i // 4 for i in range(len(m))]
+    n_true = gt.groupby("video_id").frame_idx.max() + 1
+    assert (m.set_index("video_id").n_frames == n_true).all()
+    assert (m.fps == 25).all() and (m.width == 224).all()
+    assert (m.identity == [v.split("/")[0] for v in m.video_id]).all()
+
+
+def test_shard_frames_match_the_renderer(processed, video_manifest, tiny_corpus):
+    tmp, counts, df, crops = processed
+    expected = sum(len(sample_indices(n, 25, SAMPLE_FPS)) for n in video_manifest.column("n_frames").to_pylist())
+    assert len(df) == expected and counts["ok"] >= 0.98 * expected
+    gt = pq.read_table(tiny_corpus / "groundtruth" / "videos.parquet")
+    gt_lm = landmarks_numpy(gt.column("landmarks"))
+    key = {(v, f): i for i, (v, f) in enumerate(zip(gt.column("video_id").to_pylist(), gt.column("frame_idx").to_pylist()))}
+    lm = landmarks_numpy(pq.read_table(tmp / "frames.parquet").column("landmarks"))
+    ok = (df.status == "ok").to_numpy()
+    truth = gt_lm[[key[(v, f)] for v, f in zip(df.video_id, df.frame_idx)]]
+    iod = np.linalg.norm(truth[:, 45] - truth[:, 36], axis=1)
+    err = (np.linalg.norm(lm - truth, axis=2).mean(1) / iod)[ok]
+    assert err.mean() < 0.08
+    # aligned crops: eye and mouth centres land on the template; crop pixels are a face (not flat)
+    lmc = landmarks_numpy(pq.read_table(tmp / "frames.parquet").column("landmarks_crop"))[ok]
+    anchors = np.stack([lmc[:, 36:42].mean(1), lmc[:, 42:48].mean(1), lmc[:, 48:68].mean(1)], 1)
+    assert np.abs(anchors - TEMPLATE * 128).max() < 6
+    idx = df.crop_index.to_numpy()[ok]
+    assert crops.shape[1:] == (128, 128, 3) and crops[idx].std(axis=(1, 2, 3)).min() > 10
+    assert (df.crop_file == "crops.npy").all() and np.allclose(df.t_s, df.frame_idx / 25)
+
+
+def test_shard_is_byte_identical_and_decoders_agree(processed, video_manifest, tmp_path):
+    tmp = processed[0]
+    _run(video_manifest, tmp_path / "again")
+    assert _sha(tmp_path / "again" / "frames.parquet") == _sha(tmp / "frames.parquet")
+    assert _sha(tmp_path / "again" / "crops.npy") == _sha(tmp / "crops.npy")
+    sub = video_manifest.filter(pc.equal(video_manifest.column("shard"), 0)).slice(0, 1)
+    _, a, ca = _run(sub, tmp_path / "decord", decoder="decord")
+    _, b, cb = _run(sub, tmp_path / "pyav", decoder="pyav")
+    assert a.equals(b) and np.array_equal(ca, cb)
+
+
+def test_provenance(processed):
+    prov = read_provenance(processed[0] / "frames.parquet")
+    assert prov["rule"] == "test" and prov["status_counts"]["ok"] > 0
+
+
+@pytest.mark.parametrize("backend", ["opencv_haar", "dlib_mmod"])
+def test_other_detectors_find_the_faces(video_manifest, tmp_path, backend):
+    sub = video_manifest.slice(0, 1)
+    counts, df, _ = _run(sub, tmp_path, detector=backend, upsample=0 if backend == "dlib_mmod" else 1)
+    assert counts["ok"] >= 0.9 * len(df), counts
+
+
+# --------------------------------------------------------------------------------------------------
+# other input layouts
+
+
+def _frame_tree(tiny_corpus: Path, root: Path) -> Path:
+    """A VoxCeleb1 unzippedIntervalFaces-style tree from the synthetic videos (every 6th frame)."""
+    import av
+
+    data = root / "unzippedIntervalFaces" / "data"
+    rows = [["VoxCeleb1 ID", "VGGFace1 ID", "Gender", "Nationality", "Set"]]
+    for k, mp4 in enumerate(sorted((tiny_corpus / "voxceleb" / "videos").rglob("*.mp4"))[:2]):
+        name = f"Person_{k}"
+        rows.append([mp4.parts[-3], name, "m", "x", "dev"])
+        track = data / name / "1.6" / mp4.parts[-2] / "1"
+        track.mkdir(parents=True)
+        with av.open(str(mp4)) as c:
+            for i, frame in enumerate(c.decode(video=0)):
+                if i % 6 == 0:
+                    cv2.imwrite(str(track / f"{i // 6 + 1}.jpg"), frame.to_ndarray(format="bgr24"))
+    with open(root / "vox1_meta.csv", "w", newline="") as fh:
+        csv.writer(fh, delimiter="\t").writerows(rows)
+    return data
+
+
+def test_frame_tree_numeric_order_meta_and_bad_jpeg(tiny_corpus, tmp_path):
+    data = _frame_tree(tiny_corpus, tmp_path)
+    track = sorted(data.rglob("1.jpg"))[0].parent
+    (track / "3.jpg").write_bytes(b"not a jpeg")             # an unreadable frame
+    m = build_manifest("frame_tree", data, tmp_path / "vox1_meta.csv", shard_size=10)
+    assert set(m.column("identity").to_pylist()) <= {f"id{10001 + i}" for i in range(3)}
+    assert np.allclose(m.column("fps").to_numpy(), 25 / 6)
+    # numeric order: frame 10 comes after 9, not after 1
+    frames = list(iter_frames(track, "frames", 12, 25 / 6, 25 / 6))
+    assert [f[0] for f in frames] == list(range(12))
+    assert frames[2][1] is None and "3.jpg: unreadable JPEG" in frames[2][2]
+    counts, df, _ = _run(m, tmp_path / "out")
+    bad = df[(df.video_id == track.relative_to(data).as_posix()) & (df.frame_idx == 2)]
+    assert list(bad.status) == ["decode_error"] and "3.jpg" in bad.error.iloc[0]
+    assert counts["ok"] >= len(df) - 2
+
+
+def test_csv_manifest(tiny_corpus, tmp_path):
+    vids = sorted((tiny_corpus / "voxceleb" / "videos").rglob("*.mp4"))[:2]
+    listing = tmp_path / "list.csv"
+    listing.write_text("path,identity\n" + "".join(f"{v},{v.parts[-3]}\n" for v in vids))
+    m = build_manifest("csv", listing, None, shard_size=1).to_pandas()
+    assert list(m.identity) == [v.parts[-3] for v in vids] and (m.status == "ok").all() and list(m.shard) == [0, 1]
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input: recorded, named, never fatal
+
+
+@pytest.fixture(scope="module")
+def bad_tree(tiny_corpus, tmp_path_factory) -> Path:
+    from sslfer.synth.identity import sample_identity
+    from sslfer.synth.render import Camera, Lighting, make_background, render_face
+    from sslfer.synth.expression import expression_vector
+    from sslfer.synth.geometry import Pose
+
+    root = tmp_path_factory.mktemp("bad")
+    good = sorted((tiny_corpus / "voxceleb" / "videos").rglob("*.mp4"))[0]
+    d = root / "id20001" / "clipclipcli"
+    d.mkdir(parents=True)
+    (d / "00001.mp4").write_bytes(b"")                                   # zero-byte
+    (d / "00002.mp4").write_text("this is not a video\n")               # not a video
+    data = good.read_bytes()
+    (d / "00003.mp4").write_bytes(data[: len(data) // 3])               # truncated
+    rng = np.random.default_rng(0)
+    bg = make_background((224, 224), rng)
+    encode_h264((np.clip(bg * 255, 0, 255).astype(np.uint8) for _ in range(100)), d / "00004.mp4", 25, (224, 224))
+    # two people side by side, the right one larger; then a short track (1 s)
+    a, b = sample_identity(11, 0), sample_identity(12, 0)
+    two = []
+    for i in range(100):
+        left, _ = render_face(a, expression_vector(1, 0.5), Pose(), Camera((224, 224), (56, 100), 28), Lighting(), bg, rng)
+        right, _ = render_face(b, expression_vector(0, 0), Pose(), Camera((224, 224), (168, 100), 40), Lighting(), bg, rng)
+        two.append(np.concatenate([left[:, :112], right[:, 112:]], axis=1))
+    encode_h264(iter(two), d / "00005.mp4", 25, (224, 224))
+    encode_h264(iter(two[:25]), d / "00006.mp4", 25, (224, 224))
+    return root
+
+
+def test_bad_videos_become_rows_with_reasons(bad_tree, tmp_path):
+    m = build_manifest("video_tree", bad_tree, None, shard_size=10, min_duration_s=3.5).to_pandas().set_index("video_id")
+    assert m.loc["id20001/clipclipcli/00001", "status"] == "empty_file"
+    assert m.loc["id20001/clipclipcli/00002", "status"] == "probe_error"
+    assert "00002.mp4" in m.loc["id20001/clipclipcli/00002", "error"]
+    assert m.loc["id20001/clipclipcli/00006", "status"] == "too_short"
+    counts, df, _ = _run(build_manifest("video_tree", bad_tree, None, 10, 3.5), tmp_path)
+    by = df.groupby("video_id")
+    trunc = by.get_group("id20001/clipclipcli/00003")
+    assert (trunc.status == "decode_error").any() and trunc.error.str.contains("00003.mp4").any()
+    noface = by.get_group("id20001/clipclipcli/00004")
+    assert (noface.status == "no_face").all() and noface.error.str.contains("no face").all()
+    multi = by.get_group("id20001/clipclipcli/00005")
+    assert (multi.status == "multi_face").mean() > 0.9 and (multi.n_faces >= 2).mean() > 0.9
+    kept = np.stack(multi.bbox[multi.status == "multi_face"].to_numpy())
+    assert (kept[:, 0] > 112).all()                     # the larger face (right) is the track's
+    short = by.get_group("id20001/clipclipcli/00006")
+    assert len(short) == len(sample_indices(25, 25, SAMPLE_FPS))   # flagged, still processed
+    assert not {"00001", "00002"} & {v[-5:] for v in df.video_id}   # nothing to decode: manifest rows only

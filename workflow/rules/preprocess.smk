@@ -1,0 +1,59 @@
+# Preprocessing (sslfer.preprocess): manifest → one job per shard → per-corpus summary.
+# The shards are read from the manifest (a checkpoint), never globbed at DAG-build time.
+
+
+wildcard_constraints:
+    corpus="[A-Za-z0-9_-]+",
+    shard=r"\d{5}",
+
+
+checkpoint preprocess_manifest:
+    input:
+        corpus_inputs,
+    output:
+        manifest="results/{corpus}/videos.parquet",
+    params:
+        corpus=lambda wildcards: config["corpora"][wildcards.corpus],
+        pre=config["preprocess"],
+        seed=config["seed"],
+    log:
+        "logs/{corpus}/preprocess_manifest.log",
+    conda:
+        ENV
+    script:
+        "../scripts/preprocess.py"
+
+
+rule preprocess_shard:
+    input:
+        manifest="results/{corpus}/videos.parquet",
+    output:
+        frames="results/{corpus}/frames/shard={shard}/frames.parquet",
+        crops="results/{corpus}/frames/shard={shard}/crops.npy",
+    params:
+        pre=config["preprocess"],
+        seed=config["seed"],
+    resources:
+        mem_mb=2000,
+    log:
+        "logs/{corpus}/frames/shard={shard}.log",
+    benchmark:
+        "results/benchmarks/{corpus}/preprocess_shard={shard}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/preprocess.py"
+
+
+rule preprocess_summary:
+    input:
+        manifest="results/{corpus}/videos.parquet",
+        shards=shard_frames,
+    output:
+        summary="results/{corpus}/preprocess_summary.json",
+    log:
+        "logs/{corpus}/preprocess_summary.log",
+    conda:
+        ENV
+    script:
+        "../scripts/preprocess.py"

