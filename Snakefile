@@ -33,3 +33,4 @@ rule all:
     input:
         synth_outputs(),
         f"results/{config['corpus']}/preprocess_summary.json",
+        f"results/qc/{config['corpus']}_crops.png",

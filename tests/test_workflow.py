@@ -60,6 +60,8 @@ def test_all_runs_the_preprocessing_chain(workflow_run):
     shard = workflow_run / "results" / "synth" / "frames" / "shard=00000"
     assert pq.read_metadata(shard / "frames.parquet").num_rows == summary["frames"]
     assert np.load(shard / "crops.npy", mmap_mode="r").shape == (summary["frames"], 128, 128, 3)
+    sheet = cv2.imread(str(workflow_run / "results" / "qc" / "synth_crops.png"))
+    assert sheet.shape[1] == 8 * 128 and sheet.shape[0] % 128 == 0
     log = (workflow_run / "logs" / "synth" / "frames" / "shard=00000.log").read_text()
     assert "shard: " in log and "'ok':" in log
 

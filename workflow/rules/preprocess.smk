@@ -57,3 +57,18 @@ rule preprocess_summary:
         ENV
     script:
         "../scripts/preprocess.py"
+
+
+rule preprocess_qc:
+    input:
+        shards=shard_frames,
+    output:
+        sheet="results/qc/{corpus}_crops.png",
+    params:
+        seed=config["seed"],
+    log:
+        "logs/{corpus}/preprocess_qc.log",
+    conda:
+        ENV
+    script:
+        "../scripts/preprocess.py"

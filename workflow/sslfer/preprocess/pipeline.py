@@ -73,5 +73,9 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
                   params["seed"])
     elif rule == "preprocess_summary":
         write_summary(inputs["manifest"], list(inputs["shards"]), outputs["summary"])
+    elif rule == "preprocess_qc":
+        from .qc import write_crops_sheet
+
+        write_crops_sheet(outputs["sheet"], list(inputs["shards"]), seed=params["seed"])
     else:
         raise ValueError(f"not a preprocessing rule: {rule}")
