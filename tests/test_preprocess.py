@@ -208,3 +208,31 @@ def test_bad_videos_become_rows_with_reasons(bad_tree, tmp_path):
     short = by.get_group("id20001/clipclipcli/00006")
     assert len(short) == len(sample_indices(25, 25, SAMPLE_FPS))   # flagged, still processed
     assert not {"00001", "00002"} & {v[-5:] for v in df.video_id}   # nothing to decode: manifest rows only
+
+
+# --------------------------------------------------------------------------------------------------
+# optional backends: real code paths, one clear error when their weights are missing
+
+
+def test_missing_weights_name_the_setting(tmp_path):
+    from sslfer.backends.model_files import ModelFileError
+    from sslfer.preprocess.detect import FaceDetector
+    from sslfer.preprocess.landmarks import Landmarker
+
+    with pytest.raises(ModelFileError, match=r"preprocess\.detect\.model_dir.*det_10g\.onnx"):
+        FaceDetector("insightface", model_dir=str(tmp_path))
+    with pytest.raises(ModelFileError, match=r"preprocess\.landmarks\.fan_weights.*nope\.pth\.tar"):
+        Landmarker("fan", fan_weights=tmp_path / "nope.pth.tar")
+
+
+def test_fan_backend_runs_offline_on_a_local_weights_file(video_manifest, tmp_path):
+    import torch
+    from face_alignment.models import FAN
+
+    torch.manual_seed(0)
+    weights = tmp_path / "fan.pth.tar"
+    torch.save(FAN(4).state_dict(), weights)      # untrained weights: exercises the path, not accuracy
+    counts, df, _ = _run(video_manifest.slice(0, 1), tmp_path / "out", landmarks="fan", fan_weights=str(weights))
+    assert sum(counts.values()) == len(df) > 0
+    lm = landmarks_numpy(pq.read_table(tmp_path / "out" / "frames.parquet").column("landmarks"))
+    assert lm.shape == (len(df), 68, 2) and np.isfinite(lm[df.status.isin(["ok", "multi_face", "landmark_error"])]).all()

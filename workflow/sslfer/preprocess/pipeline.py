@@ -21,7 +21,9 @@ def shard_config(pre: dict) -> ShardConfig:
     """:class:`ShardConfig` from the ``preprocess`` config section."""
     return ShardConfig(sample_fps=pre["sample_fps"], decoder=pre["decoder"], detector=pre["detect"]["backend"],
                        upsample=pre["detect"]["upsample"], max_side=pre["detect"]["max_side"],
-                       landmarks=pre["landmarks"]["backend"], crop_size=pre["crop_size"])
+                       landmarks=pre["landmarks"]["backend"], crop_size=pre["crop_size"],
+                       detector_model_dir=pre["detect"].get("model_dir"),
+                       fan_weights=pre["landmarks"].get("fan_weights"))
 
 
 def write_manifest(corpus: dict, pre: dict, out: str | Path, seed: int) -> None:

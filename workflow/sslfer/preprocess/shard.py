@@ -46,6 +46,8 @@ class ShardConfig:
     max_side: int = 640
     landmarks: str = "dlib68"
     crop_size: int = 128
+    detector_model_dir: str | None = None
+    fan_weights: str | None = None
 
 
 def _rows_expected(manifest: pa.Table, sample_fps: float) -> int:
@@ -61,8 +63,8 @@ def process_shard(manifest: pa.Table, cfg: ShardConfig, frames_path: str | Path,
     """Process the manifest rows of one shard; write both outputs atomically; return status counts."""
     frames_path, crops_path = Path(frames_path), Path(crops_path)
     crops_path.parent.mkdir(parents=True, exist_ok=True)
-    detector = FaceDetector(cfg.detector, cfg.upsample, cfg.max_side)
-    landmarker = Landmarker(cfg.landmarks)
+    detector = FaceDetector(cfg.detector, cfg.upsample, cfg.max_side, cfg.detector_model_dir)
+    landmarker = Landmarker(cfg.landmarks, cfg.fan_weights)
     total = _rows_expected(manifest, cfg.sample_fps)
     tmp_crops = crops_path.with_name(f".{crops_path.name}.tmp-{os.getpid()}.npy")
     crops = open_memmap(tmp_crops, mode="w+", dtype=np.uint8, shape=(total, cfg.crop_size, cfg.crop_size, 3))
