@@ -66,7 +66,7 @@ def bench(path: Path, sample_fps: float, detector: FaceDetector, landmarker: Lan
             break
         _, rgb, _ = item
         n += 1
-        dets = detector(rgb)
+        dets = detector(rgb, None if prev is None else float(prev[2] - prev[0]))
         t2 = time.perf_counter()
         t["detect"] += t2 - t1
         if len(dets):
@@ -95,19 +95,21 @@ def main() -> None:
         make_360p_clip(clip, args.frames_360p)
         synth = sorted(Path(args.synth_root).rglob("*.mp4"))[: args.videos]
         landmarker = Landmarker("dlib68")
-        print(f"{'source':<22}{'detector':<18}{'frames':>7}{'faces':>7}{'fr/s/core':>10}"
+        print(f"{'source':<22}{'detector':<24}{'frames':>7}{'faces':>7}{'fr/s/core':>10}"
               f"{'decode':>8}{'detect':>8}{'lmk':>7}{'align':>7}  (ms per sampled frame)")
         for label, paths in (("synth 224px", synth), ("640x360 H.264", [clip])):
             if not paths:
                 print(f"{label:<22}(none: run `make demo` first for the synthetic videos)")
                 continue
-            for det_name, upsample in (("dlib_hog", 1), ("dlib_hog", 0), ("opencv_haar", 1)):
-                det = FaceDetector(det_name, upsample, 640)
+            for det_name, upsample, track in (("dlib_hog", 1, 0), ("dlib_hog", 0, 0), ("dlib_hog", 1, 85),
+                                              ("opencv_haar", 1, 0)):
+                det = FaceDetector(det_name, upsample, 640, track_face_px=track)
+                det_name = f"{det_name}{' track' if track else ''}"
                 rows = [bench(p, 25 / 6, det, landmarker, args.decoder) for p in paths]
                 n = sum(r["frames"] for r in rows)
                 agg = {k: sum(r[k] * r["frames"] for r in rows) / n for k in ("decode", "detect", "landmarks", "align")}
                 fps = 1000 / sum(agg.values())
-                print(f"{label:<22}{det_name + ' up=' + str(upsample):<18}{n:>7}{sum(r['faces'] for r in rows):>7}"
+                print(f"{label:<22}{det_name + ' up=' + str(upsample):<24}{n:>7}{sum(r['faces'] for r in rows):>7}"
                       f"{fps:>10.1f}{agg['decode']:>8.2f}{agg['detect']:>8.2f}{agg['landmarks']:>7.2f}{agg['align']:>7.2f}")
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 

@@ -236,3 +236,17 @@ def test_fan_backend_runs_offline_on_a_local_weights_file(video_manifest, tmp_pa
     assert sum(counts.values()) == len(df) > 0
     lm = landmarks_numpy(pq.read_table(tmp_path / "out" / "frames.parquet").column("landmarks"))
     assert lm.shape == (len(df), 68, 2) and np.isfinite(lm[df.status.isin(["ok", "multi_face", "landmark_error"])]).all()
+
+
+def test_tracking_search_keeps_accuracy(video_manifest, processed, tmp_path):
+    # the speed option (search scaled to the tracked face) finds the same faces and landmarks
+    _, full, _ = processed[1:]
+    sub = video_manifest.slice(0, 2)
+    counts, fast, _ = _run(sub, tmp_path, track_face_px=85)
+    ref = full[full.video_id.isin(sub.column("video_id").to_pylist())]
+    assert counts["ok"] == (ref.status == "ok").sum()
+    lm_fast = landmarks_numpy(pq.read_table(tmp_path / "frames.parquet").column("landmarks"))
+    lm_full = landmarks_numpy(pq.read_table(processed[0] / "frames.parquet").column("landmarks"))[ref.index]
+    ok = (fast.status == "ok").to_numpy()
+    iod = np.linalg.norm(lm_full[ok, 45] - lm_full[ok, 36], axis=1)
+    assert (np.linalg.norm(lm_fast[ok] - lm_full[ok], axis=2).mean(1) / iod).mean() < 0.05

@@ -36,11 +36,12 @@ class FaceDetector:
     """One of :data:`DETECTORS`, loaded once."""
 
     def __init__(self, backend: str = "dlib_hog", upsample: int = 1, max_side: int = 640,
-                 model_dir: str | None = None) -> None:
+                 model_dir: str | None = None, track_face_px: int = 0) -> None:
         if backend not in DETECTORS:
             raise ValueError(f"config preprocess.detect.backend: unknown detector {backend!r} "
                              f"(one of {', '.join(DETECTORS)})")
         self.backend, self.upsample, self.max_side = backend, upsample, max_side
+        self.track_face_px = track_face_px
         if backend == "dlib_hog":
             import dlib
 
@@ -66,16 +67,29 @@ class FaceDetector:
             if self._haar.empty():
                 raise FileNotFoundError(f"OpenCV Haar cascade not found at {path} (opencv-python must be < 5)")
 
-    def __call__(self, rgb: np.ndarray) -> Detections:
-        """Detect faces in an RGB uint8 frame."""
+    def __call__(self, rgb: np.ndarray, face_width: float | None = None) -> Detections:
+        """Detect faces in an RGB uint8 frame.
+
+        ``face_width`` (dlib_hog only): the width in pixels of the face tracked in the previous frame.
+        With it, the frame is scaled so that this face is ``track_face_px`` wide and searched without
+        upsampling; if nothing is found there, the usual full search runs. Faces much smaller than the
+        tracked one can then go uncounted in ``n_faces``.
+        """
+        if (face_width and self.backend == "dlib_hog" and self.track_face_px
+                and face_width * min(1.0, self.max_side / max(rgb.shape[:2])) > self.track_face_px):
+            found = self._detect(rgb, min(1.0, self.track_face_px / face_width), upsample=0)
+            if len(found):
+                return found
+        return self._detect(rgb, min(1.0, self.max_side / max(rgb.shape[:2])), self.upsample)
+
+    def _detect(self, rgb: np.ndarray, scale: float, upsample: int) -> Detections:
         h, w = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
         img = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
         if self.backend == "dlib_hog":
-            rects, scores, _ = self._hog.run(img, self.upsample, 0.0)
+            rects, scores, _ = self._hog.run(img, upsample, 0.0)
             boxes = [[r.left(), r.top(), r.right(), r.bottom()] for r in rects]
         elif self.backend == "dlib_mmod":
-            dets = self._mmod(img, self.upsample)
+            dets = self._mmod(img, upsample)
             boxes = [[d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()] for d in dets]
             scores = [d.confidence for d in dets]
         elif self.backend == "insightface":

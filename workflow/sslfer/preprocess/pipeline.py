@@ -22,7 +22,7 @@ def shard_config(pre: dict) -> ShardConfig:
     return ShardConfig(sample_fps=pre["sample_fps"], decoder=pre["decoder"], detector=pre["detect"]["backend"],
                        upsample=pre["detect"]["upsample"], max_side=pre["detect"]["max_side"],
                        landmarks=pre["landmarks"]["backend"], crop_size=pre["crop_size"],
-                       detector_model_dir=pre["detect"].get("model_dir"),
+                       detector_model_dir=pre["detect"].get("model_dir"), track_face_px=pre["detect"]["track_face_px"],
                        fan_weights=pre["landmarks"].get("fan_weights"))
 
 

@@ -47,6 +47,7 @@ class ShardConfig:
     landmarks: str = "dlib68"
     crop_size: int = 128
     detector_model_dir: str | None = None
+    track_face_px: int = 0
     fan_weights: str | None = None
 
 
@@ -63,7 +64,7 @@ def process_shard(manifest: pa.Table, cfg: ShardConfig, frames_path: str | Path,
     """Process the manifest rows of one shard; write both outputs atomically; return status counts."""
     frames_path, crops_path = Path(frames_path), Path(crops_path)
     crops_path.parent.mkdir(parents=True, exist_ok=True)
-    detector = FaceDetector(cfg.detector, cfg.upsample, cfg.max_side, cfg.detector_model_dir)
+    detector = FaceDetector(cfg.detector, cfg.upsample, cfg.max_side, cfg.detector_model_dir, cfg.track_face_px)
     landmarker = Landmarker(cfg.landmarks, cfg.fan_weights)
     total = _rows_expected(manifest, cfg.sample_fps)
     tmp_crops = crops_path.with_name(f".{crops_path.name}.tmp-{os.getpid()}.npy")
@@ -84,7 +85,7 @@ def process_shard(manifest: pa.Table, cfg: ShardConfig, frames_path: str | Path,
             status, score, box, n_faces, crop_index, m = "decode_error", np.nan, None, 0, -1, None
             lm, lm_c = nan68, nan68
             if rgb is not None:
-                dets = detector(rgb)
+                dets = detector(rgb, None if previous is None else float(previous[2] - previous[0]))
                 n_faces = len(dets)
                 if n_faces == 0:
                     status, err = "no_face", f"{row['video_id']} frame {idx}: no face found"
