@@ -66,6 +66,22 @@ def test_all_runs_the_preprocessing_chain(workflow_run):
     assert "shard: " in log and "'ok':" in log
 
 
+def test_readme_inspection_recipes(workflow_run, monkeypatch):
+    import duckdb
+    import json
+
+    import pandas as pd
+
+    monkeypatch.chdir(workflow_run)
+    summary = json.loads(Path("results/synth/preprocess_summary.json").read_text())
+    frames = duckdb.sql("select * from 'results/synth/frames/*/frames.parquet'").df()
+    assert len(frames) == len(pd.read_parquet("results/synth/frames/shard=00000/frames.parquet"))
+    assert frames.groupby("status").size().to_dict() == summary["frame_status"]
+    rows = duckdb.sql("select status, count(*) from 'results/synth/frames/*/frames.parquet' group by all").fetchall()
+    assert dict(rows) == summary["frame_status"]
+    assert duckdb.sql("select count(distinct shard) from 'results/synth/frames/*/frames.parquet'").fetchall() == [(1,)]
+
+
 def test_rerun_has_nothing_to_do(workflow_run):
     proc = _snakemake("--directory", str(workflow_run), "--configfile", str(REPO / "tests" / "data" / "tiny.yaml"),
                       "--cores", "2", "all", "-n")
