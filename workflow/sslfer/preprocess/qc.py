@@ -14,17 +14,15 @@ from ..parquet import landmarks_numpy
 def crops_sheet(shard_files: list[str | Path], n: int = 48, columns: int = 8, seed: int = 0) -> np.ndarray:
     """RGB grid of ``n`` random cropped faces (status ok/multi_face) with landmarks, captioned by video."""
     rng = np.random.default_rng(seed)
-    picks = []
-    for f in shard_files:
-        t = pq.read_table(f, columns=["video_id", "frame_idx", "crop_index", "landmarks_crop", "status"])
-        rows = np.flatnonzero(np.asarray(t.column("crop_index").to_numpy()) >= 0)
-        picks += [(Path(f), int(r)) for r in rows]
+    tables = {Path(f): pq.read_table(f, columns=["video_id", "frame_idx", "crop_file", "crop_index", "landmarks_crop"])
+              for f in shard_files}
+    picks = [(f, int(r)) for f, t in tables.items() for r in np.flatnonzero(t.column("crop_index").to_numpy() >= 0)]
     if not picks:
         return np.full((64, 320, 3), 255, np.uint8)
     chosen = sorted(picks[i] for i in rng.choice(len(picks), min(n, len(picks)), replace=False))
     tiles = []
     for f, r in chosen:
-        t = pq.read_table(f).slice(r, 1)
+        t = tables[f].slice(r, 1)
         crops = np.load(f.parent / t.column("crop_file")[0].as_py(), mmap_mode="r")
         tile = np.array(crops[t.column("crop_index")[0].as_py()])
         for x, y in landmarks_numpy(t.column("landmarks_crop"))[0]:
