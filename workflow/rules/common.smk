@@ -1,7 +1,5 @@
 # Shared definitions: the config is validated in the Snakefile before this file is read.
 
-from pathlib import Path
-
 SYNTH = config["synth"]["root"]
 ENV = "../../envs/sslfer.yaml"
 
@@ -19,9 +17,10 @@ def synth_outputs():
 
 def corpus_inputs(wildcards):
     """The synth rule's output when the corpus lives under synth.root (so the DAG renders it first)."""
-    path = Path(config["corpora"][wildcards.corpus]["path"]).resolve()
-    root = Path(SYNTH).resolve()
-    return [f"{SYNTH}/groundtruth/videos.parquet"] if path == root or root in path.parents else []
+    from sslfer.config import is_generated
+
+    generated = is_generated(config["corpora"][wildcards.corpus]["path"], SYNTH)
+    return [f"{SYNTH}/groundtruth/videos.parquet"] if generated else []
 
 
 def shard_frames(wildcards):

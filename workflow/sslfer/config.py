@@ -62,8 +62,9 @@ def data_paths(config: dict) -> dict[str, str]:
     return out
 
 
-def _is_generated(path: str, synth_root: str, base: Path) -> bool:
-    p, root = (base / path).resolve(), (base / synth_root).resolve()
+def is_generated(path: str, synth_root: str, base: str | Path = ".") -> bool:
+    """True when ``path`` lies under ``synth_root`` (so the workflow writes it; it need not exist yet)."""
+    p, root = (Path(base) / path).resolve(), (Path(base) / synth_root).resolve()
     return p == root or root in p.parents
 
 
@@ -73,7 +74,7 @@ def path_errors(config: dict, base: str | Path = ".") -> list[str]:
     synth_root = config.get("synth", {}).get("root", "resources/synth")
     errors = []
     for key, value in data_paths(config).items():
-        if _is_generated(value, synth_root, base):
+        if is_generated(value, synth_root, base):
             continue
         if not (base / value).exists():
             errors.append(f"config key '{key}': path '{value}' does not exist")

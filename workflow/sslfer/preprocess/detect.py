@@ -75,12 +75,13 @@ class FaceDetector:
         upsampling; if nothing is found there, the usual full search runs. Faces much smaller than the
         tracked one can then go uncounted in ``n_faces``.
         """
+        full_scale = min(1.0, self.max_side / max(rgb.shape[:2]))
         if (face_width and self.backend == "dlib_hog" and self.track_face_px
-                and face_width * min(1.0, self.max_side / max(rgb.shape[:2])) > self.track_face_px):
-            found = self._detect(rgb, min(1.0, self.track_face_px / face_width), upsample=0)
+                and face_width * full_scale > self.track_face_px):
+            found = self._detect(rgb, self.track_face_px / face_width, upsample=0)
             if len(found):
                 return found
-        return self._detect(rgb, min(1.0, self.max_side / max(rgb.shape[:2])), self.upsample)
+        return self._detect(rgb, full_scale, self.upsample)
 
     def _detect(self, rgb: np.ndarray, scale: float, upsample: int) -> Detections:
         h, w = rgb.shape[:2]

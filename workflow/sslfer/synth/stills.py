@@ -193,6 +193,10 @@ class LfwPlan:
     folds: list[int]
     images: list[tuple[int, int, int]]      # (person, image number 1…k, AffectNet class code)
 
+    def people(self, folds: range) -> list[int]:
+        """People of the given folds, fold by fold, in person order within a fold."""
+        return [p for f in folds for p, fp in enumerate(self.folds) if fp == f]
+
 
 def _same_pairs(counts: list[int], people: list[int]) -> int:
     return sum(counts[p] * (counts[p] - 1) // 2 for p in people)
@@ -210,10 +214,9 @@ def plan_lfw(n_people: int, max_images: int, pairs_per_fold: int, dev_train: int
     folds = [0] * n_people
     for rank, p in enumerate(order):
         folds[int(p)] = rank % 10
-    members = [[p for p in range(n_people) if folds[p] == f] for f in range(10)]
-    needs = [(members[f], 2 * pairs_per_fold) for f in range(10)]
-    needs += [([p for f in range(7) for p in members[f]], 2 * dev_train),
-              ([p for f in range(7, 10) for p in members[f]], 2 * dev_test)]
+    plan = LfwPlan(counts, folds, [])
+    needs = [(plan.people(range(f, f + 1)), 2 * pairs_per_fold) for f in range(10)]
+    needs += [(plan.people(range(7)), 2 * dev_train), (plan.people(range(7, 10)), 2 * dev_test)]
     for group, need in needs:
         while _same_pairs(counts, group) < need:
             counts[group[int(rng.integers(len(group)))]] += 1
@@ -268,14 +271,13 @@ def lfw_pairs(plan: LfwPlan, names: list[str], pairs_per_fold: int, dev_train: i
                              f"{n}; raise synth.lfw.people or lower the pair counts")
         return list(same.values()) + list(diff.values())
 
-    members = [[p for p in range(len(counts)) if plan.folds[p] == f] for f in range(10)]
     pairs = [f"10\t{pairs_per_fold}"]
     for f in range(10):
-        pairs += draw(members[f], pairs_per_fold, "pairs.txt")
+        pairs += draw(plan.people(range(f, f + 1)), pairs_per_fold, "pairs.txt")
     return {
         "pairs.txt": pairs,
-        "pairsDevTrain.txt": [str(dev_train)] + draw([p for f in range(7) for p in members[f]], dev_train,
+        "pairsDevTrain.txt": [str(dev_train)] + draw(plan.people(range(7)), dev_train,
                                                      "pairsDevTrain.txt"),
-        "pairsDevTest.txt": [str(dev_test)] + draw([p for f in range(7, 10) for p in members[f]], dev_test,
+        "pairsDevTest.txt": [str(dev_test)] + draw(plan.people(range(7, 10)), dev_test,
                                                    "pairsDevTest.txt"),
     }
