@@ -2,9 +2,11 @@
 
 Prints one table row per (source, detector setting): frames/s of the whole per-frame chain on one core,
 the time split per step, and the process's peak memory. Sources: a few synthetic 224 px videos and a
-generated 640×360 H.264 clip (900 frames, 36 s). Run with the project's environment:
+generated 640×360 H.264 clip (900 frames, 36 s). Then the peak memory of a whole shard job
+(``process_shard``, in a fresh process) on 640×360 clips of growing length, to show that it stays bounded
+(frames are streamed, crops go to a memory-mapped file). Run with the project's environment:
 
-    python benchmarks/preprocess_throughput.py [--frames-360p 900] [--videos 4]
+    python benchmarks/preprocess_throughput.py [--frames-360p 900] [--videos 4] [--memory-minutes 1 4]
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +54,32 @@ def make_360p_clip(path: Path, n: int) -> None:
     encode_h264(frames(), path, 25, (360, 640))
 
 
+def make_long_clip(path: Path, n: int, unique: int = 150) -> None:
+    """A 640×360 clip of ``n`` frames cycling through ``unique`` rendered ones (cheap to make, long to decode)."""
+    from sslfer.synth.videos import encode_h264
+
+    tmp = path.with_suffix(".unique.mp4")
+    make_360p_clip(tmp, unique)
+    frames = [rgb for _, rgb, _ in iter_frames(tmp, "video", unique, 25.0, 25.0, "pyav")]
+    encode_h264((frames[i % unique] for i in range(n)), path, 25, (360, 640))
+
+
+def shard_peak_memory(clip: Path, out: Path) -> str:
+    """Run one shard job on ``clip`` in a fresh interpreter; returns its printed summary line."""
+    code = (
+        "import resource, sys, pyarrow as pa\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'workflow')!r})\n"
+        "from sslfer.preprocess.manifest import build_manifest\n"
+        "from sslfer.preprocess.shard import ShardConfig, process_shard\n"
+        f"m = build_manifest('csv', {str(out / 'list.csv')!r}, None, 1)\n"
+        f"c = process_shard(m, ShardConfig(track_face_px=85), {str(out / 'frames.parquet')!r}, "
+        f"{str(out / 'crops.npy')!r}, {{}})\n"
+        "print(sum(c.values()), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    (out / "list.csv").write_text(f"path,identity\n{clip},id00001\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return res.stdout.split("\n")[-2]
+
+
 def bench(path: Path, sample_fps: float, detector: FaceDetector, landmarker: Landmarker, decoder: str) -> dict:
     pr = probe_video(path)
     t = {"decode": 0.0, "detect": 0.0, "landmarks": 0.0, "align": 0.0}
@@ -88,6 +117,8 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=4)
     ap.add_argument("--synth-root", default="resources/synth/voxceleb/videos")
     ap.add_argument("--decoder", default="decord", choices=["decord", "pyav"])
+    ap.add_argument("--memory-minutes", type=float, nargs="*", default=[1.0, 4.0],
+                    help="clip lengths for the shard-memory rows (none: skip)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +142,17 @@ def main() -> None:
                 fps = 1000 / sum(agg.values())
                 print(f"{label:<22}{det_name + ' up=' + str(upsample):<24}{n:>7}{sum(r['faces'] for r in rows):>7}"
                       f"{fps:>10.1f}{agg['decode']:>8.2f}{agg['detect']:>8.2f}{agg['landmarks']:>7.2f}{agg['align']:>7.2f}")
-    print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        print(f"peak memory of this process (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        if args.memory_minutes:
+            print(f"\n{'shard job on one 640x360 clip':<34}{'video frames':>13}{'sampled':>9}{'peak RSS MiB':>14}")
+        for minutes in args.memory_minutes:
+            n = int(minutes * 60 * 25)
+            long_clip = Path(tmp) / f"long{n}.mp4"
+            make_long_clip(long_clip, n)
+            out = Path(tmp) / f"mem{n}"
+            out.mkdir()
+            sampled, rss = shard_peak_memory(long_clip, out).split()
+            print(f"{f'{minutes:g} min':<34}{n:>13}{sampled:>9}{rss:>14}")
 
 
 if __name__ == "__main__":

@@ -35,3 +35,25 @@ def tiny_corpus(tmp_path_factory, synth_cfg) -> Path:
     corpus.write_fer2013(root, synth_cfg["fer2013"], seed=0, workers=2)
     corpus.write_lfw(root, synth_cfg["lfw"], seed=0, workers=2)
     return root
+
+
+@pytest.fixture(scope="session")
+def video_manifest(tiny_corpus):
+    """Manifest of the tiny corpus's videos (6 videos, shards of 4)."""
+    from sslfer.preprocess.manifest import build_manifest
+
+    return build_manifest("video_tree", tiny_corpus / "voxceleb" / "videos", None, shard_size=4, min_duration_s=3.5)
+
+
+@pytest.fixture(scope="session")
+def processed(video_manifest, tmp_path_factory):
+    """(dir, status counts, frames DataFrame, crops memmap): every tiny video processed as one shard with the
+    default backends; ``dir`` holds ``frames.parquet`` and ``crops.npy``."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from sslfer.preprocess.shard import ShardConfig, process_shard
+
+    tmp = tmp_path_factory.mktemp("shard")
+    counts = process_shard(video_manifest, ShardConfig(), tmp / "frames.parquet", tmp / "crops.npy", {"rule": "test"})
+    return tmp, counts, pq.read_table(tmp / "frames.parquet").to_pandas(), np.load(tmp / "crops.npy", mmap_mode="r")

@@ -84,6 +84,22 @@ def path_errors(config: dict, base: str | Path = ".") -> list[str]:
     return errors
 
 
+#: [min, max] settings whose first value must be below the second.
+RANGES = (("synth", "videos", "duration_s"), ("pairs", "positive_s"))
+
+
+def range_errors(config: dict) -> list[str]:
+    """A message for every [min, max] setting of :data:`RANGES` whose min is not below its max."""
+    errors = []
+    for keys in RANGES:
+        value: Any = config
+        for k in keys:
+            value = value.get(k) if isinstance(value, dict) else None
+        if isinstance(value, list) and len(value) == 2 and not value[0] < value[1]:
+            errors.append(f"config key '{'.'.join(keys)}': {value} is not a [min, max] range (min must be < max)")
+    return errors
+
+
 def prepare_config(config: dict, schema_path: str | Path, base: str | Path = ".") -> dict:
     """Validate ``config`` in place, fill defaults, check paths; raise :class:`ConfigError` on any problem."""
     schema = load_schema(schema_path)
@@ -93,7 +109,7 @@ def prepare_config(config: dict, schema_path: str | Path, base: str | Path = "."
     from snakemake.utils import validate  # imported late: the package is usable without Snakemake
 
     validate(config, str(schema_path), set_default=True)
-    errors = path_errors(config, base)
+    errors = range_errors(config) + path_errors(config, base)
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return config

@@ -5,6 +5,10 @@
   file named by ``preprocess.landmarks.fan_weights`` (default: face-alignment's own cache,
   ``<torch hub dir>/checkpoints/2DFAN4-11f355bf06.pth.tar``) must exist, else one error names the
   setting and the path.
+- ``insightface``: the 68-point iBUG model of insightface's ``buffalo_l`` pack (``1k3d68.onnx``, its x, y),
+  from ``preprocess.landmarks.model_dir`` (default ``~/.insightface/models/buffalo_l``, the pack the
+  ``insightface`` detector reads). The same pack's ``2d106det`` model is not used: its 106 points would need
+  a remapping to iBUG 68, while ``1k3d68`` is trained on the 68-point markup itself.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import numpy as np
 
 from ..backends.model_files import require_file
 
-LANDMARKERS = ("dlib68", "fan")
+LANDMARKERS = ("dlib68", "fan", "insightface")
+INSIGHTFACE_68 = "1k3d68.onnx"
 FAN_WEIGHTS_FILE = "2DFAN4-11f355bf06.pth.tar"
 
 
@@ -30,7 +35,8 @@ def default_fan_weights() -> Path:
 class Landmarker:
     """One of :data:`LANDMARKERS`, loaded once."""
 
-    def __init__(self, backend: str = "dlib68", fan_weights: str | Path | None = None, device: str = "cpu") -> None:
+    def __init__(self, backend: str = "dlib68", fan_weights: str | Path | None = None, device: str = "cpu",
+                 model_dir: str | Path | None = None) -> None:
         if backend not in LANDMARKERS:
             raise ValueError(f"config preprocess.landmarks.backend: unknown landmark backend {backend!r} "
                              f"(one of {', '.join(LANDMARKERS)})")
@@ -42,6 +48,15 @@ class Landmarker:
 
             self._dlib = dlib
             self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68")))
+        elif backend == "insightface":
+            from .detect import DEFAULT_INSIGHTFACE_DIR
+
+            onnx = require_file(Path(model_dir or DEFAULT_INSIGHTFACE_DIR).expanduser() / INSIGHTFACE_68,
+                                "preprocess.landmarks.model_dir", "insightface 68-point model of the buffalo_l pack")
+            from insightface.model_zoo.landmark import Landmark
+
+            self._insight = Landmark(str(onnx))
+            self._insight.prepare(ctx_id=-1)
         else:
             weights = require_file(fan_weights or default_fan_weights(), "preprocess.landmarks.fan_weights",
                                    "face-alignment's 2D FAN-4 weights; sslfer never downloads them")
@@ -60,6 +75,12 @@ class Landmarker:
             rect = self._dlib.rectangle(*(int(round(v)) for v in box))
             shape = self._predictor(rgb, rect)
             return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+        if self.backend == "insightface":
+            from insightface.app.common import Face
+
+            bgr = np.ascontiguousarray(rgb[..., ::-1])          # insightface swaps channels back to RGB itself
+            pred = self._insight.get(bgr, Face(bbox=np.asarray(box, np.float32)))
+            return np.asarray(pred[:, :2], np.float32)
         out = self._fan.get_landmarks_from_image(rgb, detected_faces=[[float(v) for v in box]])
         if not out:
             return np.full((68, 2), np.nan, np.float32)

@@ -23,7 +23,8 @@ def shard_config(pre: dict) -> ShardConfig:
                        upsample=pre["detect"]["upsample"], max_side=pre["detect"]["max_side"],
                        landmarks=pre["landmarks"]["backend"], crop_size=pre["crop_size"],
                        detector_model_dir=pre["detect"].get("model_dir"), track_face_px=pre["detect"]["track_face_px"],
-                       fan_weights=pre["landmarks"].get("fan_weights"))
+                       fan_weights=pre["landmarks"].get("fan_weights"),
+                       landmarks_model_dir=pre["landmarks"].get("model_dir"))
 
 
 def write_manifest(corpus: dict, pre: dict, out: str | Path, seed: int) -> None:
