@@ -22,6 +22,8 @@ except ConfigError as err:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/pairs.smk"
+include: "workflow/rules/pretrain.smk"
 
 
 localrules:
@@ -34,3 +36,6 @@ rule all:
         synth_outputs(),
         f"results/{config['corpus']}/preprocess_summary.json",
         f"results/qc/{config['corpus']}_crops.png",
+        f"results/{config['corpus']}/pairs_summary.json",
+        f"results/qc/{config['corpus']}_swaps.png",
+        f"results/pretrain/{config['pretrain']['variant']}/encoder.pt",

@@ -54,6 +54,10 @@ def test_reversed_ranges_are_named(default_config):
         prepare_config(cfg, SCHEMA, base=REPO)
     assert "'pairs.positive_s': [1.5, 0.5] is not a [min, max] range" in str(err.value)
     assert "'synth.videos.duration_s'" in str(err.value)
+    cfg = copy.deepcopy(default_config)
+    cfg["pretrain"] = {"variant": "timeaug"}
+    with pytest.raises(ConfigError, match=r"'pretrain.variant': 'timeaug' is not a key of pretrain.variants \(simclr, "):
+        prepare_config(cfg, SCHEMA, base=REPO)
 
 
 def test_missing_paths_are_named_but_generated_ones_are_not(default_config, tmp_path):

@@ -66,6 +66,31 @@ def test_all_runs_the_preprocessing_chain(workflow_run):
     assert "shard: " in log and "'ok':" in log
 
 
+def test_all_precomputes_pairs_swaps_descriptors_and_pretrains(workflow_run):
+    import json
+
+    summary = json.loads((workflow_run / "results" / "synth" / "pairs_summary.json").read_text())
+    assert summary["tracks"] == 6 and summary["track_status"] == {"ok": 6}
+    assert summary["tracks_usable_by"]["time_aug+hard_neg"] == 6
+    assert summary["swap_ok_rate"] > 0.9 and summary["descriptor_status"].get("ok", 0) > 0.9 * summary["descriptors"]
+    assert cv2.imread(str(workflow_run / "results" / "qc" / "synth_swaps.png")) is not None
+    run = workflow_run / "results" / "pretrain" / "all"
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    assert all(m["swap_rate"] > 0 for m in metrics) and any(m["masked_fraction"] > 0 for m in metrics)
+    assert (run / "checkpoint.pt").is_file() and "pretrain" in (workflow_run / "logs" / "pretrain" / "all.log").read_text()
+
+
+def test_pretrain_rerun_resumes_from_its_checkpoint(workflow_run):
+    # Snakemake does not delete checkpoint.pt (not a declared output): a rerun continues from it
+    (workflow_run / "results" / "pretrain" / "all" / "encoder.pt").unlink()
+    proc = _snakemake("--directory", str(workflow_run), "--configfile", str(REPO / "tests" / "data" / "tiny.yaml"),
+                      "--cores", "2", "results/pretrain/all/encoder.pt")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (workflow_run / "logs" / "pretrain" / "all.log").read_text()
+    assert "at step 4" in log and (workflow_run / "results" / "pretrain" / "all" / "encoder.pt").is_file()
+
+
 def test_readme_inspection_recipes(workflow_run, monkeypatch):
     import duckdb
     import json

@@ -23,13 +23,31 @@ def corpus_inputs(wildcards):
     return [f"{SYNTH}/groundtruth/videos.parquet"] if generated else []
 
 
-def shard_frames(wildcards):
-    """Every shard's frames.parquet, from the manifest written by the checkpoint."""
-    from sslfer.preprocess.pipeline import shard_ids
+def per_shard(*patterns):
+    """Input function: every pattern expanded over the corpus's shards, read from the manifest (a checkpoint)."""
 
-    manifest = checkpoints.preprocess_manifest.get(corpus=wildcards.corpus).output.manifest
-    return expand(
-        "results/{corpus}/frames/shard={shard}/frames.parquet",
-        corpus=wildcards.corpus,
-        shard=shard_ids(manifest),
-    )
+    def inputs(wildcards):
+        from sslfer.preprocess.pipeline import shard_ids
+
+        manifest = checkpoints.preprocess_manifest.get(corpus=wildcards.corpus).output.manifest
+        return expand(list(patterns), corpus=wildcards.corpus, shard=shard_ids(manifest))
+
+    return inputs
+
+
+shard_frames = per_shard("results/{corpus}/frames/shard={shard}/frames.parquet")
+
+
+def pretrain_inputs(wildcards):
+    """The corpus's pairs index, crops, and the swaps / descriptors only when the variant uses them."""
+    from types import SimpleNamespace
+
+    variant = config["pretrain"]["variants"][wildcards.variant]
+    corpus = SimpleNamespace(corpus=config["corpus"])
+    inputs = {"pairs": f"results/{corpus.corpus}/pairs.parquet",
+              "crops": per_shard("results/{corpus}/frames/shard={shard}/crops.npy")(corpus)}
+    if variant["face_swap"]:
+        inputs["swaps"] = per_shard("results/{corpus}/swaps/shard={shard}/swaps.npy")(corpus)
+    if variant["mask_fn"] != "off":
+        inputs["descriptors"] = per_shard("results/{corpus}/descriptors/shard={shard}/descriptors.parquet")(corpus)
+    return inputs

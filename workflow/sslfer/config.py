@@ -88,9 +88,13 @@ def path_errors(config: dict, base: str | Path = ".") -> list[str]:
 RANGES = (("synth", "videos", "duration_s"), ("pairs", "positive_s"))
 
 
-def range_errors(config: dict) -> list[str]:
-    """A message for every [min, max] setting of :data:`RANGES` whose min is not below its max."""
+def consistency_errors(config: dict) -> list[str]:
+    """Checks across keys: the default variant exists; [min, max] settings of :data:`RANGES` are in order."""
     errors = []
+    pre = config.get("pretrain", {})
+    if pre.get("variant") not in pre.get("variants", {}):
+        errors.append(f"config key 'pretrain.variant': {pre.get('variant')!r} is not a key of pretrain.variants "
+                      f"({', '.join(pre.get('variants', {}))})")
     for keys in RANGES:
         value: Any = config
         for k in keys:
@@ -109,7 +113,7 @@ def prepare_config(config: dict, schema_path: str | Path, base: str | Path = "."
     from snakemake.utils import validate  # imported late: the package is usable without Snakemake
 
     validate(config, str(schema_path), set_default=True)
-    errors = range_errors(config) + path_errors(config, base)
+    errors = consistency_errors(config) + path_errors(config, base)
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return config

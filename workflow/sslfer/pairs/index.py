@@ -20,7 +20,6 @@ in ``error``). The trainer decides per variant which tracks it can use; none is 
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -28,19 +27,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..layout import shard_of
+
 EPS = 1e-6
 USABLE = ("ok", "multi_face")
 FRAME_COLUMNS = ["video_id", "identity", "frame_idx", "t_s", "status", "crop_index"]
 
 log = logging.getLogger(__name__)
-
-
-def shard_of(path: str | Path) -> int:
-    """The shard number in a ``…/shard=NNNNN/…`` path."""
-    m = re.search(r"shard=(\d+)", str(path))
-    if not m:
-        raise ValueError(f"{path}: not inside a shard=NNNNN directory")
-    return int(m.group(1))
 
 
 def track_partners(t: np.ndarray, positive_s: tuple[float, float], hard_negative_min_s: float) -> dict:

@@ -1,0 +1,14 @@
+"""Rules pairs_index / swap_shard / descriptors_shard / swap_qc / pairs_summary (thin wrapper around sslfer.pairs)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (works without `pip install -e .`)
+
+from sslfer.pairs import pipeline  # noqa: E402
+from sslfer.rulelog import rule_log  # noqa: E402
+
+sm = snakemake  # noqa: F821
+with rule_log(sm.log[0]):
+    pipeline.run_rule(sm.rule, dict(sm.input.items()), dict(sm.output.items()), dict(sm.params.items()),
+                      dict(sm.wildcards.items()))

@@ -1,0 +1,1 @@
+"""Contrastive pretraining: augmentations, losses, model, data, trainer."""
