@@ -24,11 +24,21 @@ include: "workflow/rules/synth.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/pairs.smk"
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 localrules:
     all,
     synth,
+    synth_contact_sheet,
+    preprocess_summary,
+    preprocess_qc,
+    swap_qc,
+    pairs_summary,
+    default_result,
+    ablation,
+    random_encoder,
 
 
 rule all:
@@ -39,3 +49,7 @@ rule all:
         f"results/{config['corpus']}/pairs_summary.json",
         f"results/qc/{config['corpus']}_swaps.png",
         f"results/pretrain/{config['pretrain']['variant']}/encoder.pt",
+        expand("results/{dataset}_linear.json", dataset=EVAL_DATASETS),
+        f"results/eval/{config['pretrain']['variant']}/identity_leak.json",
+        expand("results/figures/{run}/{name}.png", run=config["pretrain"]["variant"],
+               name=["training", "affectnet_confusion", "fer2013_confusion", "embedding"]),

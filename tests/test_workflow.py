@@ -81,14 +81,17 @@ def test_all_precomputes_pairs_swaps_descriptors_and_pretrains(workflow_run):
     assert (run / "checkpoint.pt").is_file() and "pretrain" in (workflow_run / "logs" / "pretrain" / "all.log").read_text()
 
 
-def test_pretrain_rerun_resumes_from_its_checkpoint(workflow_run):
-    # Snakemake does not delete checkpoint.pt (not a declared output): a rerun continues from it
-    (workflow_run / "results" / "pretrain" / "all" / "encoder.pt").unlink()
-    proc = _snakemake("--directory", str(workflow_run), "--configfile", str(REPO / "tests" / "data" / "tiny.yaml"),
-                      "--cores", "2", "results/pretrain/all/encoder.pt")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    log = (workflow_run / "logs" / "pretrain" / "all.log").read_text()
-    assert "at step 4" in log and (workflow_run / "results" / "pretrain" / "all" / "encoder.pt").is_file()
+def test_all_evaluates_the_default_variant(workflow_run):
+    import json
+
+    res = {d: json.loads((workflow_run / "results" / f"{d}_linear.json").read_text()) for d in ("affectnet", "fer2013", "lfw")}
+    assert res["affectnet"]["sizes"]["test"] > 0 and 0 <= res["affectnet"]["expression"]["accuracy"] <= 1
+    assert res["affectnet"]["encoder_sha256"] and "valence" in res["affectnet"]
+    assert res["fer2013"]["classes"][0] == "Angry" and res["lfw"]["verification"]["n_pairs"] > 0
+    leak = json.loads((workflow_run / "results" / "eval" / "all" / "identity_leak.json").read_text())
+    assert leak["n_identities"] == 3
+    for name in ("training", "affectnet_confusion", "fer2013_confusion", "embedding"):
+        assert cv2.imread(str(workflow_run / "results" / "figures" / "all" / f"{name}.png")) is not None
 
 
 def test_readme_inspection_recipes(workflow_run, monkeypatch):
@@ -120,3 +123,14 @@ def test_inspect_cli(workflow_run):
     assert proc.returncode == 0, proc.stderr
     assert "landmarks: fixed_size_list" in proc.stdout and '"rule": "synth_affectnet"' in proc.stdout
     assert "expression_name counts:" in proc.stdout and "no_face:" in proc.stdout
+
+
+def test_pretrain_rerun_resumes_from_its_checkpoint(workflow_run):
+    # last in this file: it makes the encoder newer than the evaluation results built from it
+    # Snakemake does not delete checkpoint.pt (not a declared output): a rerun continues from it
+    (workflow_run / "results" / "pretrain" / "all" / "encoder.pt").unlink()
+    proc = _snakemake("--directory", str(workflow_run), "--configfile", str(REPO / "tests" / "data" / "tiny.yaml"),
+                      "--cores", "2", "results/pretrain/all/encoder.pt")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (workflow_run / "logs" / "pretrain" / "all.log").read_text()
+    assert "at step 4" in log and (workflow_run / "results" / "pretrain" / "all" / "encoder.pt").is_file()

@@ -67,7 +67,7 @@ rule swap_qc:
         swaps=per_shard("results/{corpus}/swaps/shard={shard}/swaps.parquet"),
         shards=shard_frames,
     output:
-        sheet="results/qc/{corpus}_swaps.png",
+        sheet=report("results/qc/{corpus}_swaps.png", caption="../report/qc.rst", category="Quality control"),
     params:
         seed=config["seed"],
     log:

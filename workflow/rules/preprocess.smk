@@ -63,7 +63,7 @@ rule preprocess_qc:
     input:
         shards=shard_frames,
     output:
-        sheet="results/qc/{corpus}_crops.png",
+        sheet=report("results/qc/{corpus}_crops.png", caption="../report/qc.rst", category="Quality control"),
     params:
         seed=config["seed"],
     log:

@@ -3,18 +3,17 @@
 # not delete them before a rerun (that is what makes the rerun resume).
 
 
-wildcard_constraints:
-    variant="[A-Za-z0-9_-]+",
-
-
 rule pretrain:
     input:
         unpack(pretrain_inputs),
     output:
-        encoder="results/pretrain/{variant}/encoder.pt",
+        encoder="results/pretrain/{run}/encoder.pt",
+    wildcard_constraints:
+        run=VARIANT_RUN,
     params:
         pretrain=config["pretrain"],
-        seed=config["seed"],
+        variant=lambda wildcards: run_variant(wildcards.run),
+        seed=lambda wildcards: run_seed(wildcards.run),
         distribution=config["pairs"]["distribution"],
         corpus=config["corpus"],
     threads: config["pretrain"]["threads"]
@@ -22,9 +21,25 @@ rule pretrain:
         mem_mb=4000,
         gpu=config["pretrain"]["gpus"],
     log:
-        "logs/pretrain/{variant}.log",
+        "logs/pretrain/{run}.log",
     benchmark:
-        "results/benchmarks/pretrain/{variant}.tsv"
+        "results/benchmarks/pretrain/{run}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/pretrain.py"
+
+
+rule random_encoder:
+    output:
+        encoder="results/pretrain/{run}/encoder.pt",
+    wildcard_constraints:
+        run=RANDOM_RUN,
+    params:
+        backbone=config["pretrain"]["backbone"],
+        seed=lambda wildcards: run_seed(wildcards.run),
+    log:
+        "logs/pretrain/{run}.log",
     conda:
         ENV
     script:

@@ -87,7 +87,7 @@ rule synth_lfw:
 
 rule synth_contact_sheet:
     output:
-        "results/qc/synth_contact_sheet.png",
+        report("results/qc/synth_contact_sheet.png", caption="../report/qc.rst", category="Quality control"),
     params:
         what="contact_sheet",
         cfg=config["synth"]["contact_sheet_identities"],

@@ -5,30 +5,38 @@ horizontal flip (p 0.5) → ColorJitter(0.4, 0.4, 0.4, 0.2) (always in view 1, p
 Gaussian blur (kernel 3, σ ∈ [0.1, 2], p 0.5) → greyscale (p 0.2) → ImageNet normalisation.
 :func:`augment` applies the same list to a whole batch of tensors on the batch's device:
 
-1. :func:`landmark_mask` — an ellipse filling the bounding box (± ``landmark_margin`` · image size) of ONE
+1. landmark mask — an ellipse filling the bounding box (± ``landmark_margin`` · image size) of ONE
    component per sample (left eye 36–41, right eye 42–47 or mouth 48–67; the reference drew the component
-   once per run), filled with the image's mean colour. Samples whose landmarks are not finite are untouched.
-2. :func:`geometric` — resize to ``resize``², random integer-offset crop ``crop``², horizontal flip, fused
-   into one affine resampling (bilinear, ``align_corners=False``, pixel centres as in ``F.interpolate``;
-   like ``F.interpolate`` with ``antialias=False``, a downscale is not low-pass filtered first).
-3. :func:`color_jitter` — brightness, contrast, saturation, hue in this fixed order (torchvision permutes
+   once per run), filled with the image's mean colour (:func:`image_mean`). Samples whose landmarks are not
+   finite are untouched. It is drawn by :func:`geometric` (:func:`fill_ellipses_`) on the source pixels
+   that the resampling reads, before any interpolation: the same result as masking the whole image first.
+2. :func:`geometric` — resize to ``resize``², random integer-offset crop ``crop``², horizontal flip, as
+   one separable bilinear resampling of the uint8 images (``align_corners=False``, border clamping, as
+   ``F.interpolate`` with ``antialias=False``: a downscale is not low-pass filtered first); when ``resize``
+   is the image size, a plain copy of the crop window.
+3. :func:`color_jitter_` — brightness, contrast, saturation, hue in this fixed order (torchvision permutes
    the order per call), factors uniform in [max(0, 1 − x), 1 + x] and hue shift uniform in [−h, h]; each
    step is torchvision's tensor formula (blend + clamp; the hue shift is an exact HSV rotation).
-4. :func:`gaussian_blur` — 3×3 Gaussian with a per-sample σ, reflect padding, one grouped convolution.
-5. :func:`greyscale` — ITU-R 601 luma replicated to 3 channels.
-6. :func:`normalize` — clamp to [0, 1], ImageNet mean/std.
+4. :func:`gaussian_blur_` — 3×3 Gaussian with a per-sample σ, reflect padding, as two 3-tap passes.
+5. :func:`greyscale_` — ITU-R 601 luma replicated to 3 channels.
+6. :func:`normalize_` — clamp to [0, 1], ImageNet mean/std.
+
+Steps 3–6 work in place on the output; a step with a probability runs only on the samples it applies to
+(the others are not touched). On the CPU the batch goes through the whole list in blocks of
+:data:`CPU_BLOCK` samples, so that each step reads data still in cache; elsewhere in one block.
 
 Every random number comes from the CPU ``torch.Generator`` passed in (:func:`sample_params` draws one
-fixed-size block per batch and moves it to the batch's device), so the same generator state gives the same
-output and the stream position does not depend on the probabilities.
+fixed-size block per batch), so the same generator state gives the same output and the stream position
+does not depend on the probabilities. The parameters and the lists of samples each step applies to are
+moved to the batch's device up front: the device never has to report back to decide anything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -38,6 +46,8 @@ COMPONENTS = {"left_eye": (36, 42), "right_eye": (42, 48), "mouth": (48, 68)}
 #: The reference's mask margin: 10 px on its 128 px frames.
 REFERENCE_MARGIN = 10 / 128
 _N_DRAWS = 13  # uniforms per sample, see sample_params
+#: Samples per block on the CPU: each step then works on data that stays in cache.
+CPU_BLOCK = 32
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,10 @@ class AugmentParams:
         """The same parameters on ``device``."""
         return AugmentParams(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
+    def rows(self, rows: slice) -> AugmentParams:
+        """The parameters of samples ``rows``."""
+        return AugmentParams(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
 
 def sample_params(n: int, cfg: AugmentConfig, generator: torch.Generator) -> AugmentParams:
     """Draw the parameters of ``n`` samples on the CPU: one ``(n, 13)`` block of uniforms, one column per
@@ -115,16 +129,6 @@ def sample_params(n: int, cfg: AugmentConfig, generator: torch.Generator) -> Aug
     )
 
 
-def _select(apply: torch.Tensor, changed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
-    return torch.where(apply.view(-1, 1, 1, 1), changed, original)
-
-
-def luma(img: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, H, W)`` luma of ``(B, 3, H, W)`` RGB in [0, 1]."""
-    r, g, b = img.unbind(1)
-    return (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b).unsqueeze(1)
-
-
 def component_ellipses(landmarks: torch.Tensor, component: torch.Tensor, size: tuple[int, int],
                        margin: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(centres (B, 2), semi-axes (B, 2), finite (B,)) of the chosen component's bounding box ± ``margin`` ·
@@ -139,97 +143,200 @@ def component_ellipses(landmarks: torch.Tensor, component: torch.Tensor, size: t
     return (lo + hi) / 2, ((hi - lo) / 2 + pad).clamp(min=0.5), finite
 
 
-def landmark_mask(img: torch.Tensor, landmarks: torch.Tensor, apply: torch.Tensor, component: torch.Tensor,
-                  margin: float) -> torch.Tensor:
-    """Fill the ellipse over component ``component[i]`` of sample ``i`` (where ``apply[i]`` and its landmarks
-    are finite) with the image's mean colour. ``img`` float ``(B, 3, H, W)``, ``landmarks`` ``(B, 68, 2)``."""
-    _, _, h, w = img.shape
-    centre, axes, finite = component_ellipses(landmarks, component, (h, w), margin)
-    xs = torch.arange(w, device=img.device, dtype=img.dtype).view(1, 1, w)
-    ys = torch.arange(h, device=img.device, dtype=img.dtype).view(1, h, 1)
-    dx = (xs - centre[:, 0].view(-1, 1, 1)) / axes[:, 0].view(-1, 1, 1)
-    dy = (ys - centre[:, 1].view(-1, 1, 1)) / axes[:, 1].view(-1, 1, 1)
-    inside = (dx * dx + dy * dy <= 1.0) & (apply & finite).view(-1, 1, 1)
-    return torch.where(inside.unsqueeze(1), img.mean((2, 3), keepdim=True), img)
+def image_mean(images: torch.Tensor) -> torch.Tensor:
+    """``(B, 3)`` float32 mean colour in [0, 1] of uint8 ``(B, H, W, 3)`` images."""
+    n, h, w, _ = images.shape
+    sums = images.sum(1, dtype=torch.float32).view(n, w, 3).sum(1)  # exact: integers below 2^24
+    return sums.double().div_(h * w * 255.0).float()
 
 
-def crop_flip_theta(offset: torch.Tensor, flip: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
-    """``(B, 2, 3)`` ``affine_grid`` matrices (normalised output → input coordinates) of resize to
-    ``resize``², crop ``crop``² at ``offset`` (x, y) and an optional horizontal flip, for any input size."""
-    scale = crop / resize
-    theta = torch.zeros((len(offset), 2, 3), dtype=torch.float32, device=offset.device)
-    theta[:, 0, 0] = scale * (1.0 - 2.0 * flip.float())
-    theta[:, 1, 1] = scale
-    theta[:, :, 2] = (crop + 2.0 * offset.float()) / resize - 1.0
-    return theta
+def fill_ellipses_(img: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, centre: torch.Tensor,
+                   axes: torch.Tensor, active: torch.Tensor, fill: torch.Tensor) -> None:
+    """In place: set the pixels of ``img`` (B, 3, h, w) whose source coordinates (rows ``ys`` (B, h), columns
+    ``xs`` (B, w)) lie in sample i's ellipse (``centre``, semi-``axes``, (B, 2)) to ``fill[i]`` (B, 3), for
+    the samples where ``active``."""
+    dx = (xs.to(img.dtype) - centre[:, :1]) / axes[:, :1]
+    dy = (ys.to(img.dtype) - centre[:, 1:]) / axes[:, 1:]
+    limit = torch.where(active, 1.0, -1.0).to(img.dtype).view(-1, 1, 1)  # -1: nothing is inside
+    inside = (dy.mul_(dy).unsqueeze(2) + dx.mul_(dx).unsqueeze(1)).le_(limit)  # 0/1 as floats
+    img.lerp_(fill.view(-1, 3, 1, 1), inside.unsqueeze(1))  # weight 0 or 1: exactly img or fill
 
 
-def geometric(img: torch.Tensor, offset: torch.Tensor, flip: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
-    """Resize + crop + flip of ``(B, 3, H, W)`` as one bilinear resampling → ``(B, 3, crop, crop)``."""
-    theta = crop_flip_theta(offset, flip, resize, crop).to(img.dtype)
-    grid = F.affine_grid(theta, [len(img), img.shape[1], crop, crop], align_corners=False)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+def source_pixels(offset: torch.Tensor, flip: torch.Tensor | None, size: int, resize: int,
+                  crop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Along one axis of length ``size``: for each output pixel of resize to ``resize`` → crop ``crop`` at
+    ``offset`` (B,) (→ mirrored where ``flip``), the two source pixels (long (B, crop)) and the weight of the
+    second (float32): bilinear, ``align_corners=False``, border clamping, as ``F.interpolate``."""
+    pos = offset.view(-1, 1).double() + torch.arange(crop, device=offset.device, dtype=torch.float64) + 0.5
+    pos = (pos * (size / resize) - 0.5).clamp_(0, size - 1)
+    if flip is not None:
+        pos = torch.where(flip.view(-1, 1), pos.flip(1), pos)
+    first = pos.floor()
+    weight = (pos - first).float()
+    first = first.long()
+    return first, (first + 1).clamp_(max=size - 1), weight
 
 
-def rgb_to_hsv(img: torch.Tensor) -> torch.Tensor:
-    """HSV (all in [0, 1]) of ``(B, 3, H, W)`` RGB in [0, 1]."""
+def _window(images: torch.Tensor, offset: torch.Tensor, flipped: torch.Tensor | None, crop: int) -> torch.Tensor:
+    """uint8 ``(B, crop, crop, 3)`` crop windows at ``offset`` (x, y), mirrored for the samples ``flipped``
+    (device indices; None: all)."""
+    n, h, w, _ = images.shape
+    segments = images.reshape(-1).unfold(0, crop * 3, 3)  # (pixels, crop · 3): a row run from each pixel
+    rows = torch.arange(n, device=images.device).view(-1, 1) * h + offset[:, 1:] + torch.arange(
+        crop, device=images.device)
+    win = segments.index_select(0, (rows * w + offset[:, :1]).view(-1)).view(n, crop, crop, 3)
+    if flipped is None:
+        return win.flip(2)
+    if len(flipped):
+        win.index_copy_(0, flipped, win.index_select(0, flipped).flip(2))
+    return win
+
+
+def geometric(images: torch.Tensor, offset: torch.Tensor, flip: torch.Tensor, flipped: torch.Tensor | None,
+              resize: int, crop: int, out: torch.Tensor, mask: tuple[torch.Tensor, ...] | None = None) -> None:
+    """Resize + crop + flip of uint8 ``(B, H, W, 3)`` images into float ``out`` ``(B, 3, crop, crop)`` in
+    [0, 1]. ``flip`` (B,) bool and ``flipped`` (its true indices, None: all) on the device. Bilinear and
+    separable (rows, then columns); at ``resize`` = H = W a plain copy of the crop window. ``mask``
+    (centre, axes, active, fill of :func:`fill_ellipses_`) is drawn on the source pixels before any
+    interpolation."""
+    n, h, w, _ = images.shape
+    y0, y1, wy = source_pixels(offset[:, 1], None, h, resize, crop)
+    x0, x1, wx = source_pixels(offset[:, 0], flip, w, resize, crop)
+    if h == w == resize:
+        out.copy_(_window(images, offset, flipped, crop).permute(0, 3, 1, 2)).div_(255.0)
+        if mask is not None:
+            fill_ellipses_(out, y0, x0, *mask)
+        return
+    flat = images.reshape(n * h, w * 3)
+    first_row = torch.arange(n, device=images.device).view(-1, 1) * h
+    xs = torch.arange(w, device=images.device).expand(n, w)
+
+    def rows(index: torch.Tensor) -> torch.Tensor:  # (B, 3, crop, W) float in [0, 1], masked
+        picked = flat.index_select(0, (first_row + index).view(-1)).view(n, crop, w, 3).permute(0, 3, 1, 2)
+        x = torch.empty(picked.shape, dtype=out.dtype, device=out.device).copy_(picked).div_(255.0)
+        if mask is not None:
+            fill_ellipses_(x, index, xs, *mask)
+        return x
+
+    x = rows(y0)
+    if h != resize:
+        x.lerp_(rows(y1), wy.view(n, 1, crop, 1))
+    torch.gather(x, 3, x0.view(n, 1, 1, crop).expand(n, 3, crop, crop), out=out)
+    if w != resize:
+        out.lerp_(torch.gather(x, 3, x1.view(n, 1, 1, crop).expand(n, 3, crop, crop)), wx.view(n, 1, 1, crop))
+
+
+def luma(img: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` luma of ``(B, 3, H, W)`` RGB in [0, 1]."""
     r, g, b = img.unbind(1)
-    maxc, minc = img.amax(1), img.amin(1)
+    return (r * LUMA[0]).add_(g * LUMA[1]).add_(b * LUMA[2]).unsqueeze(1)
+
+
+def rotate_hue_(img: torch.Tensor, shift: torch.Tensor) -> None:
+    """In place: add ``shift`` (B,) to the HSV hue (in turns) of ``(B, 3, H, W)`` RGB in [0, 1], keeping
+    saturation and value. With k = 6·hue, channel n becomes min + (max − min) · clamp(dist(k + n', 2 + 6ℤ) − 1,
+    0, 1), n' = 5, 3, 1 for r, g, b: the hexcone's HSV → RGB profile."""
+    r, g, b = img.unbind(1)
+    maxc = torch.maximum(r, g)
+    maxc = torch.maximum(maxc, b, out=maxc)
+    minc = torch.minimum(r, g)
+    minc = torch.minimum(minc, b, out=minc)
     delta = maxc - minc
-    flat = delta == 0
-    s = delta / torch.where(maxc == 0, 1.0, maxc)
-    d = delta.masked_fill_(flat, 1.0)
-    h = torch.where(maxc == r, (g - b).div_(d),
-                    torch.where(maxc == g, (b - r).div_(d).add_(2.0), (r - g).div_(d).add_(4.0)))
-    h = h.div_(6.0).remainder_(1.0).masked_fill_(flat, 0.0)
-    return torch.stack([h, s, maxc], 1)
+    # k in [-1, 5] from the channel holding the maximum (r before g before b, as torchvision):
+    # (g − b) / δ, 2 + (b − r) / δ, 4 + (r − g) / δ
+    k = torch.sub(r, g).add_(delta, alpha=4.0)
+    other = torch.sub(b, r).add_(delta, alpha=2.0)
+    pick = torch.eq(g, maxc, out=torch.empty_like(k))  # 0/1 as floats: lerp selects exactly
+    k.lerp_(other, pick)
+    k.lerp_(torch.sub(g, b, out=other), torch.eq(r, maxc, out=pick))
+    k.div_(torch.clamp(delta, min=1e-30, out=pick))  # grey pixels: 0 / tiny = 0
+    # each channel's phase, reduced so that k + phase lies in [-6, 6): there dist(k + n', 2 + 6ℤ) =
+    # dist(k + phase, ±3) = ||k + phase| − 3|
+    phase = torch.tensor([5.0, 3.0, 1.0], device=img.device, dtype=torch.float64)
+    phase = phase.add(6.0 * shift.double().view(-1, 1)).remainder_(6.0).sub_(5.0).to(img.dtype).view(-1, 3, 1, 1)
+    torch.add(k.unsqueeze(1), phase, out=img)
+    img.abs_().sub_(3.0).abs_().clamp_(1.0, 2.0)  # 1 + the profile
+    img.mul_(delta.unsqueeze(1)).add_(minc.sub_(delta).unsqueeze(1))
 
 
-def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
-    """RGB of ``(B, 3, H, W)`` HSV (any real hue, taken mod 1): channel n of (r, g, b) is
-    v − v·s·clamp(min(k, 4 − k), 0, 1) with k = (n' + 6h) mod 6, n' = 5, 3, 1."""
-    h, s, v = hsv.split(1, 1)
-    k = (6.0 * h + torch.tensor([5.0, 3.0, 1.0], device=hsv.device, dtype=hsv.dtype).view(1, 3, 1, 1))
-    k = k.remainder_(6.0)
-    k = torch.minimum(k, 4.0 - k).clamp_(0, 1)
-    return k.mul_(-(v * s)).add_(v)
-
-
-def color_jitter(img: torch.Tensor, apply: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
-    """Brightness, contrast, saturation, hue (fixed order) with per-sample ``factors`` ``(B, 4)``."""
+def color_jitter_(img: torch.Tensor, factors: torch.Tensor) -> None:
+    """In place: brightness, contrast, saturation, hue (fixed order) with per-sample ``factors`` ``(B, 4)``."""
     b, c, s, hue = (v.view(-1, 1, 1, 1) for v in factors.to(img.dtype).unbind(1))
-    x = (img * b).clamp_(0, 1)
-    grey_mean = luma(x).mean((1, 2, 3), keepdim=True)
-    x = x.mul_(c).add_((1 - c) * grey_mean).clamp_(0, 1)
-    grey = luma(x)
-    x = x.mul_(s).add_((1 - s) * grey).clamp_(0, 1)
-    hsv = rgb_to_hsv(x)
-    hsv[:, :1] += hue
-    return _select(apply, hsv_to_rgb(hsv), img)
+    img.mul_(b).clamp_(0, 1)
+    grey_mean = (img.mean((2, 3)) * torch.tensor(LUMA, device=img.device, dtype=img.dtype)).sum(1)  # mean luma
+    img.mul_(c).add_((1 - c) * grey_mean.view(-1, 1, 1, 1)).clamp_(0, 1)
+    grey = luma(img)
+    img.mul_(s).addcmul_(grey, 1 - s).clamp_(0, 1)
+    rotate_hue_(img, hue.view(-1))
 
 
-def gaussian_blur(img: torch.Tensor, apply: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """3×3 Gaussian blur with per-sample ``sigma`` (reflect padding), one grouped convolution."""
-    n, ch, h, w = img.shape
-    taps = torch.tensor([-1.0, 0.0, 1.0], device=img.device, dtype=img.dtype)
-    k1 = torch.exp(-0.5 * (taps.view(1, 3) / sigma.to(img.dtype).view(-1, 1)) ** 2)
-    k1 = k1 / k1.sum(1, keepdim=True)
-    k2 = (k1.view(n, 3, 1) * k1.view(n, 1, 3)).repeat_interleave(ch, 0).unsqueeze(1)  # (B·C, 1, 3, 3)
-    padded = F.pad(img, (1, 1, 1, 1), mode="reflect").reshape(1, n * ch, h + 2, w + 2)
-    blurred = F.conv2d(padded, k2, groups=n * ch).view(n, ch, h, w)
-    return _select(apply, blurred, img)
+def _blur_pass(src: torch.Tensor, dst: torch.Tensor, dim: int, centre: torch.Tensor, side: torch.Tensor) -> None:
+    """``dst`` = the 3-tap filter (side, centre, side) of ``src`` along ``dim``, reflect padding."""
+    n = src.shape[dim]
+    torch.mul(src, centre, out=dst)
+    dst.narrow(dim, 1, n - 1).addcmul_(src.narrow(dim, 0, n - 1), side)
+    dst.narrow(dim, 0, n - 1).addcmul_(src.narrow(dim, 1, n - 1), side)
+    dst.narrow(dim, 0, 1).addcmul_(src.narrow(dim, 1, 1), side)  # reflect: pixel -1 is pixel 1
+    dst.narrow(dim, n - 1, 1).addcmul_(src.narrow(dim, n - 2, 1), side)
 
 
-def greyscale(img: torch.Tensor, apply: torch.Tensor) -> torch.Tensor:
-    """Luma replicated to 3 channels where ``apply``."""
-    return _select(apply, luma(img).expand_as(img), img)
+def gaussian_blur_(img: torch.Tensor, sigma: torch.Tensor) -> None:
+    """In place: 3×3 Gaussian blur with per-sample ``sigma`` (reflect padding), as two 3-tap passes."""
+    taps = torch.exp(-0.5 / sigma.to(img.dtype).square())  # a neighbour's weight relative to the centre's
+    side = (taps / (1 + 2 * taps)).view(-1, 1, 1, 1)
+    centre = (1 / (1 + 2 * taps)).view(-1, 1, 1, 1)
+    rows = torch.empty_like(img)
+    _blur_pass(img, rows, 2, centre, side)
+    _blur_pass(rows, img, 3, centre, side)
 
 
-def normalize(img: torch.Tensor) -> torch.Tensor:
-    """Clamp to [0, 1] and normalise with the ImageNet mean and std."""
+def greyscale_(img: torch.Tensor) -> None:
+    """In place: luma replicated to 3 channels."""
+    img.copy_(luma(img).expand_as(img))
+
+
+def normalize_(img: torch.Tensor) -> None:
+    """In place: clamp to [0, 1] and normalise with the ImageNet mean and std."""
     mean = torch.tensor(IMAGENET_MEAN, device=img.device, dtype=img.dtype).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=img.device, dtype=img.dtype).view(1, 3, 1, 1)
-    return (img.clamp(0, 1) - mean) / std
+    img.clamp_(0, 1).sub_(mean).div_(std)
+
+
+class _Applied(NamedTuple):
+    """Which samples of a block each random step applies to: device indices, or None for all."""
+
+    flip: torch.Tensor | None
+    jitter: torch.Tensor | None
+    blur: torch.Tensor | None
+    grey: torch.Tensor | None
+
+    @staticmethod
+    def of(p: AugmentParams, device: torch.device) -> _Applied:
+        """From a block's CPU parameters (so the device never has to report back)."""
+        return _Applied(*(None if bool(a.all()) else a.nonzero().view(-1).to(device)
+                          for a in (p.flip, p.jitter, p.blur, p.grey)))
+
+
+def _on_(samples: torch.Tensor | None, step, img: torch.Tensor, *args: torch.Tensor) -> None:
+    """Run the in-place ``step(img, *args)`` on ``samples`` (indices; None: all), leaving the others as they are."""
+    if samples is None:
+        step(img, *args)
+    elif len(samples):
+        part = img.index_select(0, samples)
+        step(part, *(a.index_select(0, samples) for a in args))
+        img.index_copy_(0, samples, part)
+
+
+def _augment_block(images: torch.Tensor, q: AugmentParams, applied: _Applied, ellipses: tuple | None,
+                   cfg: AugmentConfig, out: torch.Tensor) -> None:
+    """The whole list on one block into ``out``: ``q`` its parameters on the device, ``ellipses`` (centres,
+    axes, active) of its landmark mask or None."""
+    mask = None if ellipses is None else (*ellipses, image_mean(images))
+    geometric(images, q.offset, q.flip, applied.flip, cfg.resize, cfg.crop, out, mask)
+    _on_(applied.jitter, color_jitter_, out, q.factors)
+    _on_(applied.blur, gaussian_blur_, out, q.sigma)
+    _on_(applied.grey, greyscale_, out)
+    normalize_(out)
 
 
 def augment(images: torch.Tensor, landmarks: torch.Tensor | None, cfg: AugmentConfig,
@@ -244,16 +351,21 @@ def augment(images: torch.Tensor, landmarks: torch.Tensor | None, cfg: AugmentCo
     """
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"augment: need uint8 (B, H, W, 3) images, got {images.dtype} {tuple(images.shape)}")
-    n = len(images)
+    n, device = len(images), images.device
     if landmarks is not None and tuple(landmarks.shape) != (n, 68, 2):
         raise ValueError(f"augment: need landmarks ({n}, 68, 2), got {tuple(landmarks.shape)}")
-    p = sample_params(n, cfg, generator).to(images.device)
-    x = images.permute(0, 3, 1, 2).float().div_(255.0)
-    if landmarks is not None:
-        lm = landmarks.to(device=x.device, dtype=torch.float32)
-        x = landmark_mask(x, lm, p.mask, p.component, cfg.landmark_margin)
-    x = geometric(x, p.offset, p.flip, cfg.resize, cfg.crop)
-    x = color_jitter(x, p.jitter, p.factors)
-    x = gaussian_blur(x, p.blur, p.sigma)
-    x = greyscale(x, p.grey)
-    return normalize(x)
+    p = sample_params(n, cfg, generator)
+    q = p.to(device)
+    step = CPU_BLOCK if device.type == "cpu" else max(n, 1)
+    blocks = [(rows, _Applied.of(p.rows(rows), device)) for rows in
+              (slice(start, start + step) for start in range(0, n, step))]
+    ellipses = None
+    if landmarks is not None and bool(p.mask.any()):
+        centre, axes, finite = component_ellipses(landmarks.to(device, torch.float32), q.component,
+                                                  images.shape[1:3], cfg.landmark_margin)
+        ellipses = (centre, axes, q.mask & finite)
+    out = torch.empty((n, 3, cfg.crop, cfg.crop), dtype=torch.float32, device=device)
+    for rows, applied in blocks:
+        _augment_block(images[rows], q.rows(rows), applied,
+                       None if ellipses is None else tuple(e[rows] for e in ellipses), cfg, out[rows])
+    return out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 import torchvision
 from torch import nn
@@ -30,6 +33,24 @@ class ContrastiveModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
+
+
+def save_encoder(path: str | Path, model: ContrastiveModel, backbone: str, record: dict) -> Path:
+    """Write ``encoder.pt`` atomically: the backbone's state dict, its name and feature size, plus ``record``
+    (the training config, the workflow config that made it, steps)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    torch.save({"backbone": model.backbone.state_dict(), "backbone_name": backbone,
+                "feature_dim": model.feature_dim, **record}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def random_encoder(path: str | Path, backbone: str, seed: int, config: dict) -> Path:
+    """The floor of the ablation: an untrained encoder (torchvision's initialisation with ``seed``)."""
+    torch.manual_seed(seed)
+    return save_encoder(path, ContrastiveModel(backbone), backbone, {"config": config, "steps": 0, "train_config": None})
 
 
 def load_encoder(path: str, map_location: str = "cpu") -> tuple[nn.Module, dict]:

@@ -47,12 +47,20 @@ def train(job: dict) -> None:
 
 
 def run_pretrain(inputs: dict, outputs: dict, params: dict, wildcards: dict) -> None:
-    """The ``pretrain`` rule: train in this process, or under ``torchrun`` when more than one GPU is asked for."""
+    """The ``pretrain`` rule: train in this process, or under ``torchrun`` when more than one GPU is asked for;
+    the ``random_encoder`` rule: save an untrained encoder (the ablation's floor)."""
+    if "pretrain" not in params:
+        from .model import random_encoder
+
+        random_encoder(outputs["encoder"], params["backbone"], params["seed"],
+                       {"variant": "random", "seed": params["seed"]})
+        log.info("untrained %s encoder (seed %d) → %s", params["backbone"], params["seed"], outputs["encoder"])
+        return
     out_dir = Path(outputs["encoder"]).parent
     job = {"pairs": inputs["pairs"], "frames_dir": str(Path(inputs["pairs"]).parent / "frames"),
            "swaps_dir": str(Path(inputs["pairs"]).parent / "swaps"),
            "descriptors_dir": str(Path(inputs["pairs"]).parent / "descriptors"), "out_dir": str(out_dir),
-           "pretrain": params["pretrain"], "variant": wildcards["variant"], "seed": params["seed"],
+           "pretrain": params["pretrain"], "variant": params["variant"], "seed": params["seed"],
            "distribution": params["distribution"], "corpus": params["corpus"]}
     gpus = params["pretrain"]["gpus"]
     if gpus <= 1:

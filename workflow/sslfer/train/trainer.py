@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .augment import AugmentConfig, augment
 from .data import Batch, TrainingData
 from .losses import FN_MODES, false_negatives, maskfn_loss
-from .model import ContrastiveModel
+from .model import ContrastiveModel, save_encoder
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +233,8 @@ class Trainer:
     def save_encoder(self, config_record: dict) -> Path:
         path = self.out / "encoder.pt"
         if self.rank == 0:
-            tmp = path.with_suffix(f".tmp-{os.getpid()}")
-            torch.save({"backbone": self.model.backbone.state_dict(), "backbone_name": self.cfg.backbone,
-                        "feature_dim": self.model.feature_dim, "train_config": asdict(self.cfg),
-                        "config": config_record, "steps": self.step}, tmp)
-            os.replace(tmp, path)
+            save_encoder(path, self.model, self.cfg.backbone,
+                         {"train_config": asdict(self.cfg), "config": config_record, "steps": self.step})
         return path
 
     # ---------------------------------------------------------------------------------------------- steps

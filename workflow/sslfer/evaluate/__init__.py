@@ -1,0 +1,1 @@
+"""Evaluation: dataset readers, features, probes, reports."""

@@ -1,0 +1,130 @@
+"""Frozen-encoder features of aligned crops, extracted once and cached as Parquet.
+
+The encoder sees what it saw in training, without the randomness: the 128 px crop resized to
+``pretrain.augment.resize`` and centre-cropped to ``pretrain.augment.crop`` (the training views were random
+crops of the same resize), ImageNet-normalised. Features are the backbone's pooled output (the projection
+head is not used downstream, as in the reference).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..descriptors.backends import sha256_file
+from ..layout import shard_of
+from ..parquet import write_parquet
+from ..train.augment import IMAGENET_MEAN, IMAGENET_STD
+from ..train.model import load_encoder
+
+log = logging.getLogger(__name__)
+
+
+def preprocess(images: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
+    """uint8 ``(B, H, W, 3)`` → float ``(B, 3, crop, crop)``: resize, centre crop, ImageNet normalisation."""
+    x = images.permute(0, 3, 1, 2).float().div_(255.0)
+    x = F.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False)
+    off = (resize - crop) // 2
+    x = x[:, :, off:off + crop, off:off + crop]
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+@torch.no_grad()
+def embed_crops(net: torch.nn.Module, crops: np.ndarray, rows: np.ndarray, resize: int, crop: int,
+                batch_size: int = 256, device: str = "cpu", desc: str = "features") -> np.ndarray:
+    """Features ``(len(rows), d)`` of ``crops[rows]`` (a memory-mapped uint8 array)."""
+    net = net.to(device).eval()
+    out = []
+    for start in tqdm(range(0, len(rows), batch_size), desc=desc, mininterval=5.0, unit="batch"):
+        idx = rows[start:start + batch_size]
+        order = np.argsort(idx)
+        batch = np.empty((len(idx),) + crops.shape[1:], np.uint8)
+        batch[order] = crops[idx[order]]                      # sorted reads from the memory map
+        out.append(net(preprocess(torch.from_numpy(batch).to(device), resize, crop)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def feature_column(features: np.ndarray, valid: np.ndarray, dim: int) -> pa.Array:
+    """``fixed_size_list<float32, dim>`` column, null where not ``valid``."""
+    full = np.zeros((len(valid), dim), np.float32)
+    full[valid] = features
+    col = pa.FixedSizeListArray.from_arrays(pa.array(full.reshape(-1), pa.float32()), dim)
+    return pc.if_else(pa.array(valid), col, pa.nulls(len(valid), col.type))
+
+
+def features_numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """``(n, d)`` float32 from a feature column (null rows → NaN)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    dim = column.type.list_size
+    out = np.full((len(column), dim), np.nan, np.float32)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    if valid.any():
+        out[valid] = column.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+    return out
+
+
+def write_item_features(encoder: str, items: str, crops_npy: str, out: str, resize: int, crop: int,
+                        provenance: dict, batch_size: int = 256, keep: tuple[str, ...] = ("item_id",)) -> int:
+    """Features of every item with a crop (``crop_index >= 0``); one row per item, null feature otherwise."""
+    net, record = load_encoder(encoder)
+    tab = pq.read_table(items)
+    crop_index = tab.column("crop_index").to_numpy()
+    valid = crop_index >= 0
+    crops = np.load(crops_npy, mmap_mode="r")
+    feats = embed_crops(net, crops, crop_index[valid], resize, crop, batch_size, desc=Path(items).parent.name)
+    dim = record["feature_dim"]
+    table = pa.table({**{k: tab.column(k) for k in keep}, "feature": feature_column(feats, valid, dim)})
+    write_parquet(table, out, dict(provenance, encoder=str(encoder), encoder_sha256=sha256_file(encoder),
+                                   n_items=tab.num_rows, n_features=int(valid.sum())))
+    log.info("features: %d of %d items (dim %d) from %s", int(valid.sum()), tab.num_rows, dim, encoder)
+    return int(valid.sum())
+
+
+def sample_corpus_frames(frame_files: list[str], per_track: int) -> pa.Table:
+    """Up to ``per_track`` evenly spaced frames with crops per track, from every shard (for the identity leak)."""
+    parts = []
+    for f in frame_files:
+        t = pq.read_table(f, columns=["video_id", "identity", "frame_idx", "crop_index"])
+        t = t.filter(pc.greater_equal(t.column("crop_index"), 0))
+        vids = np.asarray(t.column("video_id").to_pylist(), dtype=object)
+        keep = np.zeros(t.num_rows, bool)
+        for v in dict.fromkeys(vids):
+            rows = np.flatnonzero(vids == v)
+            keep[rows[np.unique(np.linspace(0, len(rows) - 1, min(per_track, len(rows))).round().astype(int))]] = True
+        t = t.filter(pa.array(keep))
+        parts.append(t.append_column("shard", pa.array(np.full(t.num_rows, shard_of(f), np.int32))))
+    return pa.concat_tables(parts)
+
+
+def write_corpus_features(encoder: str, frame_files: list[str], out: str, per_track: int, resize: int, crop: int,
+                          provenance: dict, batch_size: int = 256) -> int:
+    """Features of a sample of the pretraining corpus's frames (``video_id``, ``identity``, ``frame_idx``)."""
+    net, record = load_encoder(encoder)
+    sample = sample_corpus_frames(frame_files, per_track)
+    shards = sample.column("shard").to_numpy()
+    crop_index = sample.column("crop_index").to_numpy()
+    feats = np.zeros((sample.num_rows, record["feature_dim"]), np.float32)
+    for f in frame_files:
+        s = shard_of(f)
+        rows = np.flatnonzero(shards == s)
+        if len(rows):
+            crops = np.load(Path(f).parent / "crops.npy", mmap_mode="r")
+            feats[rows] = embed_crops(net, crops, crop_index[rows], resize, crop, batch_size, desc=f"corpus shard {s}")
+    table = pa.table({"video_id": sample.column("video_id"), "identity": sample.column("identity"),
+                      "frame_idx": sample.column("frame_idx"),
+                      "feature": feature_column(feats, np.ones(len(feats), bool), record["feature_dim"])})
+    write_parquet(table, out, dict(provenance, encoder=str(encoder), encoder_sha256=sha256_file(encoder),
+                                   per_track=per_track))
+    log.info("corpus features: %d frames of %d tracks", sample.num_rows, len(set(sample.column("video_id").to_pylist())))
+    return sample.num_rows

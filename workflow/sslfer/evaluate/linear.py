@@ -1,0 +1,131 @@
+"""The linear-probe protocol per dataset: cached features + labels → one result JSON.
+
+- AffectNet: 8 expressions (linear classifier) and valence/arousal (linear regressor), trained on the
+  training list, tested on the official validation list; hyper-parameters chosen on a split of training.
+- FER2013: 7 expressions, trained on ``Training``, tested on the split the reader calls ``test``.
+- LFW: 10-fold pair verification on the embedding and a people-identification probe.
+- Identity leak: identity predicted from held-out tracks of the pretraining corpus.
+
+Every result carries the encoder path and hash, dataset sizes, the counts of excluded items, the seed and
+the protocol. ``NaN`` (an undefined metric) is written as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from ..parquet import read_provenance
+from . import probe
+from .features import features_numpy
+
+log = logging.getLogger(__name__)
+
+AFFECTNET_CLASSES = ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
+FER2013_CLASSES = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf → None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(result: dict, out: str | Path) -> dict:
+    """Write a result file (atomic, strict JSON)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(_clean(result), indent=2, sort_keys=False, allow_nan=False) + "\n")
+    tmp.replace(out)
+    return result
+
+
+def _load(items: str | Path, features: str | Path):
+    tab = pq.read_table(items).to_pandas()
+    feats = pq.read_table(features)
+    if feats.column("item_id").to_pylist() != tab.item_id.tolist():
+        raise ValueError(f"{features} does not match {items} row for row")
+    return tab, features_numpy(feats.column("feature")), read_provenance(features)
+
+
+def _header(dataset: str, run: str, prov: dict, seed: int, tab) -> dict:
+    return {"dataset": dataset, "run": run, "protocol": "linear", "seed": seed,
+            "encoder": prov.get("encoder"), "encoder_sha256": prov.get("encoder_sha256"),
+            "items": len(tab), "item_status": dict(sorted(Counter(tab.status).items()))}
+
+
+def expression_probe(dataset: str, items: str, features: str, run: str, seed: int, n_classes: int,
+                     class_names: list[str], valence_arousal: bool) -> dict:
+    """AffectNet / FER2013: expression classifier (and valence/arousal regressor) on usable items."""
+    tab, x, prov = _load(items, features)
+    result = _header(dataset, run, prov, seed, tab)
+    usable = (tab.crop_index >= 0).to_numpy() & np.isfinite(x).all(1) & (tab.label >= 0).to_numpy() \
+        & (tab.label < n_classes).to_numpy()
+    train = usable & (tab.split == "train").to_numpy()
+    test = usable & (tab.split == "test").to_numpy()
+    y = tab.label.to_numpy()
+    result["sizes"] = {"train": int(train.sum()), "test": int(test.sum()),
+                       "train_per_class": np.bincount(y[train], minlength=n_classes).tolist(),
+                       "test_per_class": np.bincount(y[test], minlength=n_classes).tolist()}
+    result["excluded"] = {k: int(v) for k, v in Counter(tab.status[~usable]).items()}
+    result["classes"] = class_names
+    result["expression"] = probe.linear_classifier(x[train], y[train], x[test], y[test], seed, n_classes)
+    if valence_arousal:
+        va = tab[["valence", "arousal"]].to_numpy(np.float64)
+        has = np.isfinite(va).all(1)
+        result["valence_arousal_sizes"] = {"train": int((train & has).sum()), "test": int((test & has).sum())}
+        va_res = probe.linear_regressor(x[train & has], va[train & has], x[test & has], va[test & has], seed)
+        result["valence"] = va_res.pop("valence")
+        result["arousal"] = va_res.pop("arousal")
+        result["valence_arousal"] = va_res
+    log.info("%s: accuracy %.3f, macro-F1 %.3f (train %d, test %d)", dataset, result["expression"]["accuracy"],
+             result["expression"]["macro_f1"], train.sum(), test.sum())
+    return result
+
+
+def lfw_probe(items: str, features: str, pairs: str, run: str, seed: int, min_images: int) -> dict:
+    """LFW: 10-fold pair verification (cosine, thresholds from the other folds) + people identification."""
+    tab, x, prov = _load(items, features)
+    result = _header("lfw", run, prov, seed, tab)
+    pairs_tab = pq.read_table(pairs).to_pandas()
+    pos = {item: k for k, item in enumerate(tab.item_id)}
+    a = pairs_tab.item_a.map(pos).to_numpy()
+    b = pairs_tab.item_b.map(pos).to_numpy()
+    ok = np.isfinite(x[a]).all(1) & np.isfinite(x[b]).all(1)
+    result["pairs"] = {"total": len(pairs_tab), "usable": int(ok.sum()), "folds": int(pairs_tab.fold.nunique())}
+    result["verification"] = probe.pair_verification(x[a[ok]], x[b[ok]], pairs_tab.same.to_numpy()[ok],
+                                                     folds=pairs_tab.fold.to_numpy()[ok])
+    people = tab[(tab.role == "people") & (tab.crop_index >= 0)]
+    counts = people.identity.value_counts()
+    keep = people[people.identity.isin(counts[counts >= min_images].index)]
+    result["identification"] = probe.identification(x[keep.index.to_numpy()], keep.identity.to_numpy(), seed,
+                                                    min_per_person=min_images)
+    log.info("lfw: verification %.3f, identification %.3f", result["verification"]["accuracy_mean"],
+             result["identification"]["linear"]["accuracy"])
+    return result
+
+
+def identity_leak(features: str, run: str, seed: int) -> dict:
+    """Identity probe on held-out tracks of the pretraining corpus."""
+    tab = pq.read_table(features)
+    prov = read_provenance(features)
+    x = features_numpy(tab.column("feature"))
+    res = probe.identity_leak(x, np.asarray(tab.column("identity").to_pylist()),
+                              np.asarray(tab.column("video_id").to_pylist()), seed)
+    log.info("identity leak: accuracy %.3f (chance %.3f)", res["accuracy"], res["chance_uniform"])
+    return {"dataset": "pretraining corpus", "run": run, "protocol": "linear identity probe, held-out tracks",
+            "seed": seed, "encoder": prov.get("encoder"), "encoder_sha256": prov.get("encoder_sha256"),
+            "frames": tab.num_rows, **res}

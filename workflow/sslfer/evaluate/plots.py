@@ -1,0 +1,101 @@
+"""Figures for the report: training curves, confusion matrices, 2-D embeddings, the ablation chart (PNG)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def training_curves(metrics_jsonl: str | Path, out: str | Path, title: str) -> Path:
+    """Loss (total, NT-Xent, MaskFN attraction), learning rate and mean positive/negative similarity per step."""
+    rows = [json.loads(line) for line in Path(metrics_jsonl).read_text().splitlines() if line.strip()]
+    step = [r["step"] for r in rows]
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.4))
+    ax[0].plot(step, [r["loss"] for r in rows], label="loss")
+    ax[0].plot(step, [r["loss_nce"] for r in rows], label="NT-Xent", alpha=0.7)
+    if any(r["loss_fn"] for r in rows):
+        ax[0].plot(step, [r["loss_fn"] for r in rows], label="MaskFN attraction", alpha=0.7)
+    ax[0].set_xlabel("step")
+    ax[0].legend()
+    ax[1].plot(step, [r["pos_sim"] for r in rows], label="positives")
+    ax[1].plot(step, [r["neg_sim"] for r in rows], label="negatives")
+    ax[1].set_xlabel("step")
+    ax[1].set_ylabel("mean cosine")
+    ax[1].legend()
+    ax[2].plot(step, [r["lr"] for r in rows])
+    ax[2].set_xlabel("step")
+    ax[2].set_ylabel("learning rate")
+    fig.suptitle(title)
+    return _save(fig, out)
+
+
+def confusion_matrix(matrix: list[list[int]], classes: list[str], out: str | Path, title: str) -> Path:
+    """Row-normalised confusion matrix (rows = true class) with counts."""
+    m = np.asarray(matrix, float)
+    norm = m / np.maximum(m.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(m)):
+        for j in range(len(m)):
+            ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _save(fig, out)
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """First two principal components of the rows of ``x`` (deterministic sign)."""
+    x = x - x.mean(0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    vt = vt[:2] * np.sign(vt[:2, :1] + 1e-12)
+    return x @ vt.T
+
+
+def embedding_plot(x_expr: np.ndarray, expression: list[str], x_id: np.ndarray, identity: list[str],
+                   out: str | Path, title: str) -> Path:
+    """2-D PCA of expression-labelled features (coloured by expression) and of pretraining frames (by identity)."""
+    fig, ax = plt.subplots(1, 2, figsize=(12, 5))
+    for a, x, labels, name in ((ax[0], x_expr, expression, "expression"), (ax[1], x_id, identity, "identity")):
+        xy = pca_2d(x)
+        names = sorted(set(labels))
+        cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+        lab = np.asarray(labels)
+        for k, n in enumerate(names):
+            sel = lab == n
+            a.scatter(xy[sel, 0], xy[sel, 1], s=6, color=cmap(k % cmap.N), label=n if len(names) <= 12 else None)
+        a.set_title(f"coloured by {name} ({len(names)})")
+        if len(names) <= 12:
+            a.legend(fontsize=7, markerscale=2)
+    fig.suptitle(title)
+    return _save(fig, out)
+
+
+def ablation_chart(rows: list[dict], metrics: list[tuple[str, str]], out: str | Path) -> Path:
+    """Bar chart, one panel per metric, one bar per run name (mean ± std over seeds)."""
+    fig, ax = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 4.2), squeeze=False)
+    names = [r["variant"] for r in rows]
+    for a, (key, label) in zip(ax[0], metrics):
+        mean = [r[key]["mean"] if r.get(key) else np.nan for r in rows]
+        std = [r[key]["std"] if r.get(key) else 0 for r in rows]
+        a.bar(range(len(rows)), mean, yerr=std, color="tab:blue", alpha=0.8)
+        a.set_xticks(range(len(rows)), names, rotation=60, ha="right", fontsize=7)
+        a.set_title(label, fontsize=9)
+    return _save(fig, out)
