@@ -28,12 +28,16 @@ from ..train.model import load_encoder
 log = logging.getLogger(__name__)
 
 
-def preprocess(images: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
-    """uint8 ``(B, H, W, 3)`` → float ``(B, 3, crop, crop)``: resize, centre crop, ImageNet normalisation."""
-    x = images.permute(0, 3, 1, 2).float().div_(255.0)
+def resize_centre_crop(x: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
+    """Float ``(B, 3, H, W)`` resized to ``resize``² (bilinear) and centre-cropped to ``crop``²."""
     x = F.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False)
     off = (resize - crop) // 2
-    x = x[:, :, off:off + crop, off:off + crop]
+    return x[:, :, off:off + crop, off:off + crop]
+
+
+def preprocess(images: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
+    """uint8 ``(B, H, W, 3)`` → float ``(B, 3, crop, crop)``: resize, centre crop, ImageNet normalisation."""
+    x = resize_centre_crop(images.permute(0, 3, 1, 2).float().div_(255.0), resize, crop)
     mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

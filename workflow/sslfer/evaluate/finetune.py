@@ -21,7 +21,7 @@ from torch import nn
 from ..parquet import landmarks_numpy
 from ..train.augment import AugmentConfig, augment
 from ..train.model import load_encoder
-from .features import preprocess, sha256_file
+from .features import preprocess, resize_centre_crop, sha256_file
 from .metrics import classification_report
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,8 @@ def finetune(encoder: str, items: str, crops_npy: str, n_classes: int, class_nam
             idx = np.sort(order[s:s + bs])
             images = torch.from_numpy(np.ascontiguousarray(crops[crop_index[idx]]))
             lm = torch.from_numpy(lms[idx]) if lms is not None else None
-            x = augment(images, lm, view, g)
-            x = nn.functional.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False)
-            off = (resize - crop) // 2
-            loss = balanced_softmax_loss(net(x[:, :, off:off + crop, off:off + crop]), torch.from_numpy(y[idx]), counts)
+            x = resize_centre_crop(augment(images, lm, view, g), resize, crop)
+            loss = balanced_softmax_loss(net(x), torch.from_numpy(y[idx]), counts)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
