@@ -13,6 +13,9 @@ from sslfer.config import ConfigError, prepare_config
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 try:
     prepare_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 except ConfigError as err:

@@ -88,7 +88,7 @@ def test_swaps_cover_every_cropped_frame(swapped, corpus):
 def test_swap_keeps_the_donor_outside_the_mask_and_takes_its_colour(swapped, corpus):
     _, swaps, images = swapped
     res_lm = landmarks_numpy(swaps.column("landmarks_crop"))
-    to_donor, to_expr = [], []
+    to_donor, to_expr, apart = [], [], []
     for j, (donor, donor_lm, expr, expr_lm) in enumerate(_pairs(corpus, swaps, range(swaps.num_rows))):
         img = images[j]
         m, _ = fit_transform(donor_lm, expr_lm, 128)
@@ -104,10 +104,14 @@ def test_swap_keeps_the_donor_outside_the_mask_and_takes_its_colour(swapped, cor
             patch = [a[y - 3:y + 4, x - 3:x + 4].reshape(-1, 3).mean(0) for a in (img, donor, expr)]
             to_donor.append(np.linalg.norm(patch[0] - patch[1]))
             to_expr.append(np.linalg.norm(patch[0] - patch[2]))
-    to_donor, to_expr = np.array(to_donor), np.array(to_expr)
+            apart.append(np.linalg.norm(patch[1] - patch[2]))
+    to_donor, to_expr, apart = np.array(to_donor), np.array(to_expr), np.array(apart)
+    differ = apart > 40      # spots where the two faces' skin differs visibly: only there can the test tell
     print(f"inner-face skin colour distance (RGB): to donor {to_donor.mean():.1f}, to expression frame "
-          f"{to_expr.mean():.1f}; closer to donor in {np.mean(to_donor < to_expr):.0%}")
-    assert to_donor.mean() < 0.3 * to_expr.mean() and np.mean(to_donor < to_expr) > 0.9
+          f"{to_expr.mean():.1f}; closer to donor in {np.mean(to_donor < to_expr):.0%} "
+          f"({np.mean(to_donor[differ] < to_expr[differ]):.0%} of the {differ.sum()} spots where the faces differ)")
+    assert to_donor.mean() < 0.3 * to_expr.mean()
+    assert differ.sum() >= 50 and np.mean(to_donor[differ] < to_expr[differ]) > 0.9
 
 
 def test_swap_face_matches_the_shard_output(swapped, corpus):

@@ -7,7 +7,7 @@ import numpy as np
 from sslfer.synth.expression import ACTION_INDEX, CIRCUMPLEX, CLASSES, expression_vector, valence_arousal
 from sslfer.synth.geometry import Pose, inter_ocular, landmarks_3d, project
 from sslfer.synth.identity import sample_identity
-from sslfer.synth.trajectory import LABEL_THRESHOLD, expression_track, speech
+from sslfer.synth.trajectory import DEFAULT_HOLD_S, LABEL_THRESHOLD, expression_track, speech
 
 
 def _frontal(ident, actions):
@@ -75,8 +75,8 @@ def test_valence_arousal_table_and_noise():
 
 def test_expression_track_is_smooth_and_visits_several_classes():
     rng = np.random.default_rng(0)
-    tr = expression_track(250, 25.0, rng)
-    assert len(set(tr.class_idx[tr.class_idx > 0])) >= 3
+    tr = expression_track(500, 25.0, rng)
+    assert len(set(tr.class_idx[tr.class_idx > 0])) >= 3           # 20 s: several episodes
     assert np.abs(np.diff(tr.actions, axis=0)).max() < 0.25          # no jumps between frames
     shown = tr.class_idx > 0
     assert (tr.intensity[shown] >= LABEL_THRESHOLD).all() and (tr.intensity[~shown] == 0).all()
@@ -84,6 +84,29 @@ def test_expression_track_is_smooth_and_visits_several_classes():
     assert 0 < jaw.max() <= 0.3 and (lips >= 0).all()
     # a syllable-rate oscillation: the mouth opens and closes many times in 10 s
     assert np.sum(np.diff(np.sign(np.diff(jaw))) < 0) >= 10
+
+
+def _same_class_rates(hold_s: tuple[float, float], tracks: int = 200) -> tuple[float, float]:
+    """P(same class) of frames 0.48-1.44 s apart (TimeAug's positives) and >= 2.88 s apart (HardNeg's negatives),
+    over 4-6 s tracks sampled at 25/6 fps as the pairs index does."""
+    rng = np.random.default_rng(1)
+    near, far = [], []
+    for _ in range(tracks):
+        lab = expression_track(int(rng.uniform(4.0, 6.0) * 25), 25.0, rng, hold_s).class_idx[::6]
+        gap = np.abs(np.arange(len(lab))[:, None] - np.arange(len(lab))[None, :])
+        same = lab[:, None] == lab[None, :]
+        near.append(same[(gap >= 2) & (gap <= 6)])
+        far.append(same[gap >= 12])
+    return float(np.concatenate(near).mean()), float(np.concatenate(far).mean())
+
+
+def test_expression_track_honours_the_time_aug_premise():
+    # TimeAug's positives (0.5-1.5 s apart) should mostly share the expression, HardNeg's (>= 3 s) mostly not
+    near, far = _same_class_rates(DEFAULT_HOLD_S)
+    assert near > 0.6 and far < 0.35, (near, far)
+    # short episodes break the premise (the first corpus had these): a positive is then usually another class
+    near_short, _ = _same_class_rates((0.5, 1.6))
+    assert near_short < 0.45, near_short
 
 
 def test_inter_ocular_distance_of_the_template():

@@ -85,7 +85,7 @@ def path_errors(config: dict, base: str | Path = ".") -> list[str]:
 
 
 #: [min, max] settings whose first value must be below the second.
-RANGES = (("synth", "videos", "duration_s"), ("pairs", "positive_s"))
+RANGES = (("synth", "videos", "duration_s"), ("synth", "videos", "expression_hold_s"), ("pairs", "positive_s"))
 
 
 def consistency_errors(config: dict) -> list[str]:

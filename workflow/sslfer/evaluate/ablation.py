@@ -36,6 +36,22 @@ def _get(d: dict, path: tuple[str, ...]):
     return d
 
 
+def _majority_share(sizes: dict | None) -> float | None:
+    per_class = (sizes or {}).get("test_per_class")
+    return max(per_class) / sum(per_class) if per_class and sum(per_class) else None
+
+
+def chance_levels(results: dict[str, dict]) -> dict[str, float]:
+    """Chance level per accuracy column, from one run's result files (the test sets are the same for every
+    run): the majority class's share of the test set; 0.5 for LFW pairs; 1/people for LFW identification."""
+    levels = {"affectnet_acc": _majority_share(results["affectnet"].get("sizes")),
+              "fer2013_acc": _majority_share(results["fer2013"].get("sizes")),
+              "lfw_verification": 0.5 if results["lfw"].get("verification") else None,
+              "lfw_identification": _get(results["lfw"], ("identification", "chance")),   # uniform over people
+              "identity_leak": results["identity_leak"].get("chance_majority")}
+    return {k: float(v) for k, v in levels.items() if v is not None}
+
+
 def collect(runs: dict[str, list[dict[str, str]]], variants: dict[str, dict]) -> list[dict]:
     """Rows of mean ± std per variant; ``runs[variant]`` lists, per seed, result file paths by name."""
     rows = []
@@ -45,6 +61,7 @@ def collect(runs: dict[str, list[dict[str, str]]], variants: dict[str, dict]) ->
         for key, _, source, path, _ in METRICS:
             vals = [v for r in results if (v := _get(r[source], path)) is not None]
             row[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals)} if vals else None
+        row["chance"] = chance_levels(results[0]) if results else {}
         rows.append(row)
     return rows
 
@@ -73,8 +90,13 @@ def markdown(rows: list[dict], seeds: list[int], note: str = "") -> str:
         cells = []
         for key, *_ in METRICS:
             c = _cell(r[key])
-            cells.append(f"**{c}**" if r[key] is not None and best.get(key) == r[key]["mean"] else c)
+            bold = r[key] is not None and "untrained" not in sw and best.get(key) == r[key]["mean"]
+            cells.append(f"**{c}**" if bold else c)
         lines.append("| " + " | ".join([r["variant"]] + flags + cells) + " |")
+    chance = rows[0]["chance"] if rows else {}
+    if chance:
+        cells = [f"{chance[key]:.3f}" if key in chance else "" for key, *_ in METRICS]
+        lines.append("| " + " | ".join(["*chance*", "", "", "", ""] + cells) + " |")
     lines += ["", "Identity columns (LFW, identity leak): lower means less identity information in the features, "
               "which the paper's components aim for; they are not bolded.", ""]
     if note:
@@ -87,9 +109,10 @@ def write_ablation(runs: dict[str, list[dict[str, str]]], variants: dict[str, di
     """Collect, then write the table, its JSON and its chart."""
     rows = collect(runs, variants)
     Path(out_md).write_text(markdown(rows, seeds))
-    write_json({"seeds": seeds, "metrics": [{"key": k, "title": t, "higher_is_better": h} for k, t, _, _, h in METRICS],
+    write_json({"seeds": seeds, "chance": rows[0]["chance"] if rows else {}, "metrics": [{"key": k, "title": t, "higher_is_better": h} for k, t, _, _, h in METRICS],
                 "rows": rows}, out_json)
     ablation_chart(rows, [("affectnet_f1", "AffectNet EXPR-F1"), ("fer2013_acc", "FER2013 Acc"),
-                          ("valence_ccc", "V-CCC"), ("identity_leak", "Identity leak Acc")], out_png)
+                          ("valence_ccc", "V-CCC"), ("identity_leak", "Identity leak Acc")], out_png,
+                   rows[0]["chance"] if rows else {})
     log.info("ablation: %d variants × %d seeds", len(rows), len(seeds))
     return rows

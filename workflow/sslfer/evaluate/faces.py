@@ -34,7 +34,6 @@ import contextlib
 import logging
 import math
 import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -45,9 +44,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyarrow as pa
-from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
+from ..npy import atomic_crops
 from ..parquet import landmarks_numpy, write_parquet
 from ..preprocess.align import TEMPLATE, align_face, anchor_points, is_degenerate, similarity
 from ..preprocess.detect import FaceDetector, pick_track_face
@@ -229,9 +228,7 @@ def prepare_dataset(name: str, cfg_dataset: dict, pre: dict, items_out: str | Pa
               None if boxes[row] is None else np.asarray(boxes[row], np.float64)) for row, src, err in ds.sources())
     out: list[Aligned | None] = [None] * n
     crop_index = np.full(n, -1, np.int64)
-    tmp = crops_out.with_name(f".{crops_out.name}.tmp-{os.getpid()}.npy")
-    try:
-        crops = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(given, cfg.crop_size, cfg.crop_size, 3))
+    with atomic_crops(crops_out, given, cfg.crop_size) as crops:   # no temporary file survives a crash
         filled = 0
         with _mapper(MODES[name], cfg, workers) as run:
             for row, res in tqdm(run(tasks), total=given, desc=f"{name} faces", mininterval=5.0, unit="image"):
@@ -245,15 +242,10 @@ def prepare_dataset(name: str, cfg_dataset: dict, pre: dict, items_out: str | Pa
         unserved = [ids[r] for r in range(n) if status[r] == "ok" and out[r] is None]
         if unserved:
             raise RuntimeError(f"{name}: the reader served no pixels for {len(unserved)} items, e.g. {unserved[:3]}")
-        crops.flush()
-        del crops
         for r, res in enumerate(out):
             if res is not None:
                 status[r], error[r] = res.status, None if res.error is None else f"{ids[r]}: {res.error}"
         table = _items_table(items, out, status, error, boxes, crop_index, crops_out.name)
-        os.replace(tmp, crops_out)
-    finally:  # a crash leaves no temporary crop file behind
-        tmp.unlink(missing_ok=True)
     counts = Counter(status)
     prov = dict(provenance, dataset=name, status_counts=status_counts(table), reader_counts=ds.counts,
                 items=n, crops=filled, crop_size=cfg.crop_size,

@@ -24,7 +24,7 @@ def training_curves(metrics_jsonl: str | Path, out: str | Path, title: str) -> P
     """Loss (total, NT-Xent, MaskFN attraction), learning rate and mean positive/negative similarity per step."""
     rows = [json.loads(line) for line in Path(metrics_jsonl).read_text().splitlines() if line.strip()]
     step = [r["step"] for r in rows]
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.4))
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.4), layout="constrained")
     ax[0].plot(step, [r["loss"] for r in rows], label="loss")
     ax[0].plot(step, [r["loss_nce"] for r in rows], label="NT-Xent", alpha=0.7)
     if any(r["loss_fn"] for r in rows):
@@ -88,8 +88,10 @@ def embedding_plot(x_expr: np.ndarray, expression: list[str], x_id: np.ndarray, 
     return _save(fig, out)
 
 
-def ablation_chart(rows: list[dict], metrics: list[tuple[str, str]], out: str | Path) -> Path:
-    """Bar chart, one panel per metric, one bar per run name (mean ± std over seeds)."""
+def ablation_chart(rows: list[dict], metrics: list[tuple[str, str]], out: str | Path,
+                   chance: dict[str, float] | None = None) -> Path:
+    """Bar chart, one panel per metric, one bar per run name (mean ± std over seeds); a dashed line at the
+    metric's chance level where ``chance`` has one."""
     fig, ax = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 4.2), squeeze=False)
     names = [r["variant"] for r in rows]
     for a, (key, label) in zip(ax[0], metrics):
@@ -97,5 +99,8 @@ def ablation_chart(rows: list[dict], metrics: list[tuple[str, str]], out: str | 
         std = [r[key]["std"] if r.get(key) else 0 for r in rows]
         a.bar(range(len(rows)), mean, yerr=std, color="tab:blue", alpha=0.8)
         a.set_xticks(range(len(rows)), names, rotation=60, ha="right", fontsize=7)
+        if chance and key in chance:
+            a.axhline(chance[key], color="grey", linestyle="--", linewidth=1, label="chance")
+            a.legend(fontsize=7, loc="lower right")
         a.set_title(label, fontsize=9)
     return _save(fig, out)

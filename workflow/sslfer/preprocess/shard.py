@@ -12,7 +12,6 @@ Frame ``status`` values: ``ok``; ``multi_face`` (several faces, the track's face
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
+from ..npy import atomic_crops
 from ..parquet import LANDMARKS_TYPE, landmarks_array, write_parquet
 from .align import align_face, is_degenerate
 from .decode import iter_frames, sample_indices
@@ -68,9 +67,7 @@ def process_shard(manifest: pa.Table, cfg: ShardConfig, frames_path: str | Path,
     detector = FaceDetector(cfg.detector, cfg.upsample, cfg.max_side, cfg.detector_model_dir, cfg.track_face_px)
     landmarker = Landmarker(cfg.landmarks, cfg.fan_weights, model_dir=cfg.landmarks_model_dir)
     total = _rows_expected(manifest, cfg.sample_fps)
-    tmp_crops = crops_path.with_name(f".{crops_path.name}.tmp-{os.getpid()}.npy")
-    try:
-        crops = open_memmap(tmp_crops, mode="w+", dtype=np.uint8, shape=(total, cfg.crop_size, cfg.crop_size, 3))
+    with atomic_crops(crops_path, total, cfg.crop_size) as crops:   # no temporary file survives a crash
         cols: dict[str, list] = {k: [] for k in ("video_id", "identity", "frame_idx", "t_s", "status", "error",
                                                  "det_score", "bbox", "n_faces", "crop_index", "transform")}
         lms, lms_crop = [], []
@@ -120,8 +117,6 @@ def process_shard(manifest: pa.Table, cfg: ShardConfig, frames_path: str | Path,
                 lms.append(lm)
                 lms_crop.append(lm_c)
         bar.close()
-        crops.flush()
-        del crops
         n = len(cols["video_id"])
         lm_arr = landmarks_array(np.stack(lms) if lms else np.zeros((0, 68, 2), np.float32))
         lmc_arr = landmarks_array(np.stack(lms_crop) if lms_crop else np.zeros((0, 68, 2), np.float32))
@@ -143,9 +138,6 @@ def process_shard(manifest: pa.Table, cfg: ShardConfig, frames_path: str | Path,
             "crop_file": pa.array([crops_path.name] * n, pa.string()),
             "crop_index": pa.array(cols["crop_index"], pa.int64()),
         })
-        os.replace(tmp_crops, crops_path)
-    finally:  # an exception leaves no temporary crop file behind (a rerun starts clean)
-        tmp_crops.unlink(missing_ok=True)
     write_parquet(table, frames_path, dict(provenance, status_counts=dict(sorted(counts.items()))))
     log.info("shard: %d frames: %s", n, dict(sorted(counts.items())))
     return counts

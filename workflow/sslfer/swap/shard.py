@@ -12,7 +12,6 @@ Row ``status`` values: ``ok``; ``degenerate_landmarks`` (the pair's landmarks ca
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
+from ..npy import atomic_crops
 from ..parquet import LANDMARKS_TYPE, landmarks_array, landmarks_numpy, write_parquet
 from .donors import DonorPool, choose_donors, read_frames
 from .faceswap import DEGENERATE, OK, fit_transform, render_swap
@@ -136,10 +135,7 @@ def swap_shard(frames_parquets: list[str | Path], shard: int, out_parquet: str |
     n_ok = sum(s.status == OK for s in plan)
     swap_index, areas = np.full(len(plan), -1, np.int64), np.full(len(plan), np.nan, np.float32)
     lms = np.full((len(plan), 68, 2), np.nan, np.float32)
-    tmp = out_npy.with_name(f".{out_npy.name}.tmp-{os.getpid()}.npy")
-    out_npy.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        images = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n_ok, size, size, 3))
+    with atomic_crops(out_npy, n_ok, size) as images:
         n_done = 0
         for j, s in enumerate(tqdm(plan, desc="swaps", mininterval=5.0, unit="swap")):
             if s.status != OK:
@@ -150,12 +146,6 @@ def swap_shard(frames_parquets: list[str | Path], shard: int, out_parquet: str |
                 c.feather_px, c.colour_correct)
             swap_index[j] = n_done
             n_done += 1
-        images.flush()
-        del images
-        os.replace(tmp, out_npy)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     counts = Counter(s.status for s in plan)
     table = _table(plan, expr, donor_cols, swap_index, areas, lms, shard, out_npy.name)
     write_parquet(table, out_parquet, dict(provenance, status_counts=dict(sorted(counts.items())),

@@ -32,6 +32,7 @@ from .expression import CLASSES
 from .identity import sample_identity
 from .stills import (IDENTITY_BASE, affectnet_task, fer2013_task, lfw_pairs, lfw_task, plan_affectnet,
                      plan_fer2013, plan_lfw, write_affectnet_lists, write_fer2013_csv)
+from .trajectory import DEFAULT_HOLD_S
 from .videos import plan_videos, render_video_task
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def write_videos(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> di
                         tuple(cfg["duration_s"]), cfg["fps"], seed)
     log.info("rendering %d videos of %d identities (%d frames) with %d workers", len(specs), cfg["identities"],
              sum(s.n_frames for s in specs), workers)
-    gts = _run(render_video_task, [(s, cfg["fps"], seed, str(video_root)) for s in specs], workers, "videos")
+    gts = _run(render_video_task, [(s, cfg["fps"], seed, str(video_root), tuple(cfg.get("expression_hold_s", DEFAULT_HOLD_S))) for s in specs], workers, "videos")
     cols = {k: np.concatenate([g[k] for g in gts]) for k in gts[0] if k != "landmarks"}
     table = pa.table({**{k: pa.array(v) for k, v in cols.items()},
                       "path": pa.array(np.concatenate([[f"{VIDEO_DIR}/{s.relpath}"] * s.n_frames for s in specs])),

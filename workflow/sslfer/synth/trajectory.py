@@ -15,6 +15,9 @@ from .expression import CIRCUMPLEX, PROTOTYPES, VA_NOISE_STD
 #: An expression counts as shown (frame label = its class) from this intensity on; below it, neutral.
 LABEL_THRESHOLD = 0.25
 
+#: [min, max] seconds an expression episode holds at its peak (``synth.videos.expression_hold_s``).
+DEFAULT_HOLD_S = (2.0, 4.0)
+
 
 @dataclass
 class ExpressionTrack:
@@ -32,11 +35,13 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
-def expression_track(n: int, fps: float, rng: np.random.Generator) -> ExpressionTrack:
-    """A smooth sequence of expression episodes (onset, hold, offset) separated by neutral gaps.
+def expression_track(n: int, fps: float, rng: np.random.Generator,
+                     hold_s: tuple[float, float] = DEFAULT_HOLD_S) -> ExpressionTrack:
+    """A smooth sequence of expression episodes (onset, hold for ``hold_s`` s, offset) separated by neutral gaps.
 
     Episodes cycle through randomly ordered non-neutral classes (no immediate repeats), so a clip of
-    several seconds shows several classes. Valence/arousal follow the circumplex × intensity plus a small
+    several seconds shows several classes. The hold sets how often frames a short time apart share
+    their class, the premise of TimeAug (``synth.videos.expression_hold_s``). Valence/arousal follow the circumplex × intensity plus a small
     noise held per episode (so they are smooth within an episode).
     """
     t = np.arange(n) / fps
@@ -50,7 +55,7 @@ def expression_track(n: int, fps: float, rng: np.random.Generator) -> Expression
         if c == prev:
             c = 1 + (c % (len(PROTOTYPES) - 1))
         prev = c
-        onset, hold, offset = rng.uniform(0.25, 0.6), rng.uniform(0.5, 1.6), rng.uniform(0.25, 0.6)
+        onset, hold, offset = rng.uniform(0.3, 0.6), rng.uniform(*hold_s), rng.uniform(0.3, 0.6)
         peak = rng.uniform(0.5, 1.0)
         env = _smoothstep((t - now) / onset) * (1 - _smoothstep((t - now - onset - hold) / offset))
         env *= peak
@@ -58,7 +63,7 @@ def expression_track(n: int, fps: float, rng: np.random.Generator) -> Expression
         level = np.where(take, env, level)
         cls = np.where(take, c, cls)
         va_off[take] = rng.normal(0.0, VA_NOISE_STD, 2)
-        now += onset + hold + offset + rng.uniform(0.15, 0.9)
+        now += onset + hold + offset + rng.uniform(0.3, 1.2)
     shown = level >= LABEL_THRESHOLD
     label = np.where(shown, cls, 0)
     intensity = np.where(shown, level, 0.0)

@@ -21,7 +21,7 @@ from .geometry import Pose
 from .identity import Identity, sample_identity
 from .render import Camera, Lighting, make_background, render_face
 from .scenes import VIDEO_224, random_camera, random_lighting, random_shirt
-from .trajectory import drift, expression_track, speech
+from .trajectory import DEFAULT_HOLD_S, drift, expression_track, speech
 
 #: VoxCeleb1 speaker ids start at id10001.
 FIRST_VOXCELEB_ID = 10001
@@ -113,12 +113,14 @@ def encode_h264(frames, path: str | os.PathLike, fps: int, size: tuple[int, int]
             tmp.unlink()
 
 
-def render_video(spec: VideoSpec, ident: Identity, fps: int, seed: int, out_path: str | os.PathLike) -> dict:
-    """Render and encode one video; return its per-frame ground truth as a dict of arrays."""
+def render_video(spec: VideoSpec, ident: Identity, fps: int, seed: int, out_path: str | os.PathLike,
+                 hold_s: tuple[float, float] = DEFAULT_HOLD_S) -> dict:
+    """Render and encode one video (expression episodes holding ``hold_s`` s); return its per-frame ground
+    truth as a dict of arrays."""
     rng = np.random.default_rng([seed, 2, spec.index])
     n = spec.n_frames
     size = VIDEO_224.size
-    track = expression_track(n, fps, rng)
+    track = expression_track(n, fps, rng, hold_s)
     jaw, lips = speech(n, fps, rng)
     actions = track.actions.copy()
     actions[:, ACTION_INDEX["jaw_drop"]] = np.clip(actions[:, ACTION_INDEX["jaw_drop"]] + jaw, 0, 1)
@@ -167,8 +169,8 @@ def render_video(spec: VideoSpec, ident: Identity, fps: int, seed: int, out_path
     }
 
 
-def render_video_task(args: tuple[VideoSpec, int, int, str]) -> dict:
-    """Picklable worker entry: ``(spec, fps, seed, root)`` → ground truth of the rendered video."""
-    spec, fps, seed, root = args
+def render_video_task(args: tuple[VideoSpec, int, int, str, tuple[float, float]]) -> dict:
+    """Picklable worker entry: ``(spec, fps, seed, root, hold_s)`` → ground truth of the rendered video."""
+    spec, fps, seed, root, hold_s = args
     ident = sample_identity(spec.identity_number, seed)
-    return render_video(spec, ident, fps, seed, Path(root) / spec.relpath)
+    return render_video(spec, ident, fps, seed, Path(root) / spec.relpath, tuple(hold_s))
