@@ -61,7 +61,6 @@ def collect(runs: dict[str, list[dict[str, str]]], variants: dict[str, dict]) ->
         for key, _, source, path, _ in METRICS:
             vals = [v for r in results if (v := _get(r[source], path)) is not None]
             row[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals)} if vals else None
-        row["chance"] = chance_levels(results[0]) if results else {}
         rows.append(row)
     return rows
 
@@ -72,7 +71,7 @@ def _cell(m: dict | None) -> str:
     return f"{m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m["n"] > 1 else "")
 
 
-def markdown(rows: list[dict], seeds: list[int], note: str = "") -> str:
+def markdown(rows: list[dict], seeds: list[int], chance: dict[str, float] | None = None, note: str = "") -> str:
     """The table as Markdown, best value per column in bold (where higher or lower is better)."""
     head = ["variant", "time_aug", "hard_neg", "face_swap", "mask_fn"] + [t for _, t, *_ in METRICS]
     lines = [f"# Ablation (linear probe, frozen encoders; mean ± std over seeds {seeds})", "",
@@ -93,7 +92,6 @@ def markdown(rows: list[dict], seeds: list[int], note: str = "") -> str:
             bold = r[key] is not None and "untrained" not in sw and best.get(key) == r[key]["mean"]
             cells.append(f"**{c}**" if bold else c)
         lines.append("| " + " | ".join([r["variant"]] + flags + cells) + " |")
-    chance = rows[0]["chance"] if rows else {}
     if chance:
         cells = [f"{chance[key]:.3f}" if key in chance else "" for key, *_ in METRICS]
         lines.append("| " + " | ".join(["*chance*", "", "", "", ""] + cells) + " |")
@@ -108,11 +106,13 @@ def write_ablation(runs: dict[str, list[dict[str, str]]], variants: dict[str, di
                    out_md: str, out_json: str, out_png: str) -> list[dict]:
     """Collect, then write the table, its JSON and its chart."""
     rows = collect(runs, variants)
-    Path(out_md).write_text(markdown(rows, seeds))
-    write_json({"seeds": seeds, "chance": rows[0]["chance"] if rows else {}, "metrics": [{"key": k, "title": t, "higher_is_better": h} for k, t, _, _, h in METRICS],
-                "rows": rows}, out_json)
+    first = next((files for seeds_ in runs.values() for files in seeds_), None)
+    chance = chance_levels({name: json.loads(Path(p).read_text()) for name, p in first.items()}) if first else {}
+    Path(out_md).write_text(markdown(rows, seeds, chance))
+    metrics = [{"key": k, "title": t, "higher_is_better": h} for k, t, _, _, h in METRICS]
+    write_json({"seeds": seeds, "chance": chance, "metrics": metrics, "rows": rows}, out_json)
     ablation_chart(rows, [("affectnet_f1", "AffectNet EXPR-F1"), ("fer2013_acc", "FER2013 Acc"),
                           ("valence_ccc", "V-CCC"), ("identity_leak", "Identity leak Acc")], out_png,
-                   rows[0]["chance"] if rows else {})
+                   chance)
     log.info("ablation: %d variants × %d seeds", len(rows), len(seeds))
     return rows
