@@ -82,7 +82,8 @@ def write_videos(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> di
                         tuple(cfg["duration_s"]), cfg["fps"], seed)
     log.info("rendering %d videos of %d identities (%d frames) with %d workers", len(specs), cfg["identities"],
              sum(s.n_frames for s in specs), workers)
-    gts = _run(render_video_task, [(s, cfg["fps"], seed, str(video_root), tuple(cfg.get("expression_hold_s", DEFAULT_HOLD_S))) for s in specs], workers, "videos")
+    hold_s = tuple(cfg.get("expression_hold_s", DEFAULT_HOLD_S))
+    gts = _run(render_video_task, [(s, cfg["fps"], seed, str(video_root), hold_s) for s in specs], workers, "videos")
     cols = {k: np.concatenate([g[k] for g in gts]) for k in gts[0] if k != "landmarks"}
     table = pa.table({**{k: pa.array(v) for k, v in cols.items()},
                       "path": pa.array(np.concatenate([[f"{VIDEO_DIR}/{s.relpath}"] * s.n_frames for s in specs])),

@@ -41,8 +41,8 @@ def expression_track(n: int, fps: float, rng: np.random.Generator,
 
     Episodes cycle through randomly ordered non-neutral classes (no immediate repeats), so a clip of
     several seconds shows several classes. The hold sets how often frames a short time apart share
-    their class, the premise of TimeAug (``synth.videos.expression_hold_s``). Valence/arousal follow the circumplex × intensity plus a small
-    noise held per episode (so they are smooth within an episode).
+    their class, the premise of TimeAug (``synth.videos.expression_hold_s``). Valence/arousal follow the
+    circumplex × intensity plus a small noise held per episode (so they are smooth within an episode).
     """
     t = np.arange(n) / fps
     level = np.zeros(n)

@@ -173,4 +173,4 @@ def render_video_task(args: tuple[VideoSpec, int, int, str, tuple[float, float]]
     """Picklable worker entry: ``(spec, fps, seed, root, hold_s)`` → ground truth of the rendered video."""
     spec, fps, seed, root, hold_s = args
     ident = sample_identity(spec.identity_number, seed)
-    return render_video(spec, ident, fps, seed, Path(root) / spec.relpath, tuple(hold_s))
+    return render_video(spec, ident, fps, seed, Path(root) / spec.relpath, hold_s)
