@@ -17,7 +17,9 @@ report: "workflow/report/workflow.rst"
 
 
 try:
-    prepare_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    # the main process also checks the inputs' contents (CSV rows, dataset lists, model files); a job re-reading
+    # this file (on a cluster node) need not again
+    prepare_config(config, Path(workflow.basedir) / "config" / "schema.yaml", check_inputs=workflow.is_main_process)
 except ConfigError as err:
     raise WorkflowError(str(err))
 
@@ -46,13 +48,13 @@ localrules:
 
 rule all:
     input:
-        synth_outputs(),
-        f"results/{config['corpus']}/preprocess_summary.json",
-        f"results/qc/{config['corpus']}_crops.png",
-        f"results/{config['corpus']}/pairs_summary.json",
-        f"results/qc/{config['corpus']}_swaps.png",
-        f"results/pretrain/{config['pretrain']['variant']}/encoder.pt",
+        synth_outputs() if uses_synth() else [],
+        f"results/{CORPUS}/preprocess_summary.json",
+        f"results/qc/{CORPUS}_crops.png",
+        f"results/{CORPUS}/pairs_summary.json",
+        f"results/qc/{CORPUS}_swaps.png",
+        f"results/{CORPUS}/pretrain/{config['pretrain']['variant']}/encoder.pt",
         expand("results/{dataset}_linear.json", dataset=EVAL_DATASETS),
-        f"results/eval/{config['pretrain']['variant']}/identity_leak.json",
-        expand("results/figures/{run}/{name}.png", run=config["pretrain"]["variant"],
+        f"results/{CORPUS}/eval/{config['pretrain']['variant']}/identity_leak.json",
+        expand("results/{corpus}/figures/{run}/{name}.png", corpus=CORPUS, run=config["pretrain"]["variant"],
                name=["training", "affectnet_confusion", "fer2013_confusion", "embedding"]),

@@ -5,7 +5,7 @@ Builds a small synthetic corpus (``--identities`` people, one 3 s video each), p
 
 - ``ours``: :func:`sslfer.swap.faceswap.swap_face` (feathered mask, colour correction over the mask, clip);
 - ``ours, no colour``: the same without colour correction;
-- ``reference-style``: the released code's recipe as described in reference-method.md §4 (Procrustes
+- ``reference-style``: the released reference code's recipe (Procrustes
   without a reflection check, inverse-map warp, binary hull mask, whole-image blur ratio, ``+128`` where
   the denominator is ≤ 1, uint8 cast without clipping); the table also counts its wrapped pixels;
 - ``donor choice`` and ``swap_shard`` end to end (read the corpus, choose donors, swap, write).

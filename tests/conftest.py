@@ -57,3 +57,23 @@ def processed(video_manifest, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shard")
     counts = process_shard(video_manifest, ShardConfig(), tmp / "frames.parquet", tmp / "crops.npy", {"rule": "test"})
     return tmp, counts, pq.read_table(tmp / "frames.parquet").to_pandas(), np.load(tmp / "crops.npy", mmap_mode="r")
+
+
+@pytest.fixture
+def snakemake_all(tmp_path):
+    """``run(config) -> (returncode, output, work)``: `snakemake all` with ``config`` (a dict, written to a file)
+    in a fresh working folder; for tests of what stops a run before any job starts."""
+    import subprocess
+    import sys
+
+    def run(config: dict):
+        cfg = tmp_path / "given.yaml"
+        cfg.write_text(yaml.safe_dump(config))
+        work = tmp_path / "work"
+        work.mkdir(exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+                               str(work), "--configfile", str(cfg), "--cores", "1", "all"],
+                              capture_output=True, text=True, timeout=120)
+        return proc.returncode, proc.stdout + proc.stderr, work
+
+    return run

@@ -1,12 +1,15 @@
-"""The ablation table: mean ± std over seeds per variant, best values bolded, the chance row, the chart."""
+"""The ablation table: mean ± std over seeds per variant, best values bolded, the chance row, the chart, and
+measures recorded as not computable (n/c with the reason)."""
 
 from __future__ import annotations
 
 import json
 
 import cv2
+import numpy as np
 import pytest
 
+from sslfer.evaluate import probe
 from sslfer.evaluate.ablation import write_ablation
 
 VARIANTS = {"simclr": {"time_aug": False, "hard_neg": False, "face_swap": False, "mask_fn": "off"},
@@ -49,4 +52,51 @@ def test_ablation_table_means_bold_and_chance(tmp_path):
     assert chance[5] == "" and chance[-1] == f"{1 / 24:.3f}"   # no chance level for F1
     saved = json.loads(out["json"].read_text())
     assert saved["seeds"] == [0, 1] and saved["chance"]["lfw_verification"] == 0.5
+    assert cv2.imread(str(out["png"])) is not None
+
+
+def test_ablation_with_a_not_computable_identity_leak(tmp_path):
+    """A corpus with one video per person: the identity leak of every run is recorded as not computable."""
+    rng = np.random.default_rng(0)
+    ident = np.repeat(["id00000", "id00001", "id00002"], 8)
+    leak = probe.measure(probe.identity_leak, rng.standard_normal((24, 4)), ident, np.char.add(ident, "/v/00000"),
+                         seed=0)
+    assert leak["computable"] is False
+
+    def results(run: str, acc: float) -> dict[str, str]:
+        paths = _results(tmp_path, run, acc, 0.0)
+        with open(paths["identity_leak"], "w") as f:
+            json.dump({"dataset": "pretraining corpus", "run": run, "seed": 0, **leak}, f)
+        return paths
+
+    runs = {"all": [results("all", 0.5), results("all/seed=1", 0.4)], "random": [results("random", 0.3)]}
+    out = {k: tmp_path / f"ablation.{k}" for k in ("md", "json", "png")}
+    rows = write_ablation(runs, VARIANTS, [0, 1], out["md"], out["json"], out["png"])
+    reason = leak["reason"]
+    assert all(r["identity_leak"] == {"computable": False, "reason": reason} for r in rows)
+    assert rows[0]["affectnet_acc"] == pytest.approx({"mean": 0.45, "std": 0.05, "n": 2})  # the rest completes
+    md = out["md"].read_text()
+    row = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    assert row["all"].rstrip(" |").endswith("n/c [1]") and row["random"].rstrip(" |").endswith("n/c [1]")
+    assert f"- [1] Identity leak Acc: {reason}" in md and "fewer than two identities" in reason
+    assert [c.strip() for c in row["*chance*"].strip("|").split("|")][-1] == ""   # no chance level without the probe
+    saved = json.loads(out["json"].read_text())
+    assert saved["rows"][0]["identity_leak"] == {"computable": False, "reason": reason}
+    assert saved["not_computable"] == [{"footnote": 1, "metric": "identity_leak", "reason": reason}]
+    assert "identity_leak" not in saved["chance"]
+    assert cv2.imread(str(out["png"])) is not None
+
+
+def test_ablation_seeds_that_differ_in_computability(tmp_path):
+    """A cell averages the seeds that have the value and says how many did not (footnoted)."""
+    nc = {"computable": False, "reason": "no test rows"}
+    a, b = _results(tmp_path, "all", 0.5, 0.4), _results(tmp_path, "all/seed=1", 0.5, 0.6)
+    with open(b["identity_leak"], "w") as f:
+        json.dump(nc, f)
+    out = {k: tmp_path / f"ablation.{k}" for k in ("md", "json", "png")}
+    rows = write_ablation({"all": [a, b]}, VARIANTS, [0, 1], out["md"], out["json"], out["png"])
+    assert rows[0]["identity_leak"] == {"mean": 0.4, "std": 0.0, "n": 1, "n_not_computable": 1,
+                                        "reasons": ["no test rows"]}
+    md = out["md"].read_text()
+    assert "0.400 (1/2 seeds; n/c [1])" in md and "- [1] Identity leak Acc: no test rows" in md
     assert cv2.imread(str(out["png"])) is not None

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -79,14 +77,8 @@ def test_missing_paths_are_named_but_generated_ones_are_not(default_config, tmp_
     ({"seed": "zero"}, "seed"),
     ({"datasets": {"lfw": {"data_home": "/nonexistent/lfw"}}}, "datasets.lfw.data_home"),
 ])
-def test_snakemake_stops_before_any_job(tmp_path, bad, key):
-    cfg = tmp_path / "bad.yaml"
-    cfg.write_text(yaml.safe_dump(bad))
-    work = tmp_path / "work"
-    work.mkdir()
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
-                           "--configfile", str(cfg), "--cores", "1", "all"], capture_output=True, text=True, timeout=120)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+def test_snakemake_stops_before_any_job(snakemake_all, bad, key):
+    returncode, out, work = snakemake_all(bad)
+    assert returncode != 0
     assert f"config key '{key}'" in out, out
     assert not (work / "logs").exists() and not (work / "resources").exists()

@@ -188,3 +188,15 @@ def test_resnet18_missing_weights_names_setting_and_path(shard, tmp_path):
                        {"backend": "resnet18_imagenet", "resnet18_weights": str(missing)}, {"rule": "test"})
     assert "descriptors.resnet18_weights" in str(err.value) and str(missing) in str(err.value)
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_resnet18_weights_of_the_published_name_must_have_its_digest(tmp_path):
+    from sslfer.backends.model_files import descriptor_files
+
+    fake = tmp_path / "resnet18-f37072fd.pth"
+    fake.write_bytes(b"not torchvision's ImageNet weights")
+    (problem,) = [f.problem() for f in descriptor_files("resnet18_imagenet", fake)]
+    assert problem.startswith("config key 'descriptors.resnet18_weights': ") and "expected one starting f37072fd" in problem
+    own = tmp_path / "my-resnet18.pth"                  # the user's own weights: any digest
+    own.write_bytes(b"weights")
+    assert [f.problem() for f in descriptor_files("resnet18_imagenet", own)] == [None]

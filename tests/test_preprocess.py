@@ -294,7 +294,9 @@ def test_a_crashing_shard_leaves_no_temporary_files(video_manifest, tmp_path, mo
     def boom(*_a, **_k):
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(shard, "align_face", boom)
+    # a crash of the shard itself (here while assembling the table); one video's failure is only recorded
+    # (tests/test_shard_robustness.py)
+    monkeypatch.setattr(shard, "landmarks_array", boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         _run(video_manifest.slice(0, 1), tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -117,3 +117,47 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert loss.item() == pytest.approx(ddp["loss"].item(), rel=1e-10)
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.grad, ddp["grads"][name], rtol=1e-9, atol=1e-12)
+
+
+def test_a_checkpoint_of_other_data_or_settings_is_moved_aside_never_resumed(corpus_dir, tmp_path, caplog):
+    torch.set_num_threads(1)
+    data = TrainingData(corpus_dir / "pairs.parquet", corpus_dir / "frames")
+    out = tmp_path / "run"
+    assert Trainer(data, SMALL, out, data_digest="corpus-a").fit(stop_after=2) is None   # checkpoint at step 2
+    first = (out / "checkpoint.pt").read_bytes()
+    # the same settings on other training data: kept aside, training restarts from step 0
+    with caplog.at_level("INFO", logger="sslfer.train.trainer"):
+        other = Trainer(data, SMALL, out, data_digest="corpus-b")
+        assert other.fit(stop_after=1) is None and other.step == 1
+    assert "training-data fingerprint corpus-a is not this run's corpus-b" in caplog.text
+    assert "training from step 0" in caplog.text
+    assert (out / "aside-1" / "checkpoint.pt").read_bytes() == first              # never destroyed
+    assert [json.loads(x)["step"] for x in (out / "aside-1" / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+    # other settings on the same data: aside again (a second folder), from step 0
+    Trainer(data, SMALL, out, data_digest="corpus-b").save_checkpoint()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="sslfer.train.trainer"):
+        assert not Trainer(data, replace(SMALL, lr=1e-3), out, data_digest="corpus-b").try_resume()
+    assert "settings digest" in caplog.text and (out / "aside-2" / "checkpoint.pt").is_file()
+
+
+def test_raising_steps_continues_a_finished_run(corpus_dir, tmp_path, caplog):
+    torch.set_num_threads(1)
+    data = TrainingData(corpus_dir / "pairs.parquet", corpus_dir / "frames")
+    short = replace(SMALL, steps=4)
+    assert Trainer(data, short, tmp_path, data_digest="d").fit({"note": "short"}) is not None
+    four = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["model"]
+    with caplog.at_level("INFO", logger="sslfer.train.trainer"):
+        longer = Trainer(data, SMALL, tmp_path, data_digest="d")               # steps 4 → 6
+        enc = longer.fit({"note": "long"})
+    assert "resuming from" in caplog.text and "at step 4 (of 6)" in caplog.text
+    assert longer.step == 6 and torch.load(enc, weights_only=False)["steps"] == 6
+    assert not (tmp_path / "aside-1").exists()
+    assert [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == list(range(1, 7))
+    assert any(not torch.equal(four[k], v) for k, v in longer.model.state_dict().items() if k in four)
+    # lowering steps below a checkpoint's step: it cannot be that run's state, so it is kept aside
+    caplog.clear()
+    with caplog.at_level("INFO", logger="sslfer.train.trainer"):
+        assert not Trainer(data, replace(SMALL, steps=3), tmp_path, data_digest="d").try_resume()
+    assert "beyond pretrain.steps = 3" in caplog.text and (tmp_path / "aside-1" / "checkpoint.pt").is_file()

@@ -3,7 +3,25 @@
 import re
 
 SYNTH = config["synth"]["root"]
+CORPUS = config["corpus"]      # the configured pretraining corpus: results/{CORPUS}/…
 ENV = "../../envs/sslfer.yaml"
+
+
+def canonical(value):
+    """``value`` with every mapping's keys sorted: Snakemake compares params by their text, so the order in which a
+    config file happens to list keys must not make a job look changed."""
+    import json
+
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def uses_synth():
+    """True when the configured corpus or an evaluation dataset lives under synth.root (then `all` renders it)."""
+    from sslfer.config import is_generated
+
+    paths = [config["corpora"][config["corpus"]]["path"]]
+    paths += [ds.get("path", ds.get("data_home")) for ds in config["datasets"].values()]
+    return any(is_generated(p, SYNTH) for p in paths)
 
 
 def synth_outputs():
@@ -69,45 +87,65 @@ def ablation_runs():
     return [run_name(v, s) for v in variants + ["random"] for s in config["evaluation"]["seeds"]]
 
 
-def pretrain_inputs(wildcards):
-    """The corpus's pairs index, crops, and the swaps / descriptors only when the variant uses them."""
-    from types import SimpleNamespace
+def pretrain_settings(wildcards):
+    """What shapes a run's encoder: the `pretrain` section without the variant table (the run's own switches under
+    `switches`), the job's threads and the checkpoint interval (so changing those reruns nothing)."""
+    pre = config["pretrain"]
+    settings = {k: v for k, v in pre.items() if k not in ("variant", "variants", "threads", "checkpoint_every")}
+    settings["switches"] = pre["variants"][run_variant(wildcards.run)]
+    return canonical(settings)
 
+
+def pretrain_inputs(wildcards):
+    """The corpus's manifest, pairs index, frame tables and crops; swaps / descriptors only when the variant uses
+    them (every file the training-data fingerprint covers)."""
     variant = config["pretrain"]["variants"][run_variant(wildcards.run)]
-    corpus = SimpleNamespace(corpus=config["corpus"])
-    inputs = {"pairs": f"results/{corpus.corpus}/pairs.parquet",
-              "crops": per_shard("results/{corpus}/frames/shard={shard}/crops.npy")(corpus)}
+    inputs = {"manifest": f"results/{wildcards.corpus}/videos.parquet",
+              "pairs": f"results/{wildcards.corpus}/pairs.parquet",
+              "frames": shard_frames(wildcards),
+              "crops": per_shard("results/{corpus}/frames/shard={shard}/crops.npy")(wildcards)}
     if variant["face_swap"]:
-        inputs["swaps"] = per_shard("results/{corpus}/swaps/shard={shard}/swaps.npy")(corpus)
+        inputs["swap_tables"] = per_shard("results/{corpus}/swaps/shard={shard}/swaps.parquet")(wildcards)
+        inputs["swaps"] = per_shard("results/{corpus}/swaps/shard={shard}/swaps.npy")(wildcards)
     if variant["mask_fn"] != "off":
-        inputs["descriptors"] = per_shard("results/{corpus}/descriptors/shard={shard}/descriptors.parquet")(corpus)
+        inputs["descriptors"] = per_shard("results/{corpus}/descriptors/shard={shard}/descriptors.parquet")(wildcards)
     return inputs
+
+
+def dataset_path(name):
+    """The configured path of evaluation dataset `name` (`data_home` for LFW)."""
+    ds = config["datasets"][name]
+    return ds.get("path", ds.get("data_home"))
 
 
 def eval_dataset_inputs(wildcards):
     """The synth rule's output when the dataset is the generated one (so the DAG renders it first)."""
     from sslfer.config import is_generated
 
-    ds = config["datasets"][wildcards.dataset]
-    path = ds.get("path", ds.get("data_home"))
-    return [f"{SYNTH}/groundtruth/{wildcards.dataset}.parquet"] if is_generated(path, SYNTH) else []
+    return ([f"{SYNTH}/groundtruth/{wildcards.dataset}.parquet"]
+            if is_generated(dataset_path(wildcards.dataset), SYNTH) else [])
 
 
-def shard_frames_of_config_corpus(wildcards):
-    """Every shard's frames.parquet of the pretraining corpus (for the identity-leak features)."""
-    from types import SimpleNamespace
+def face_settings():
+    """The `preprocess` settings that aligning still images uses (detection, landmarks, crop size)."""
+    pre = config["preprocess"]
+    return canonical({k: pre[k] for k in ("detect", "landmarks", "crop_size")})
 
-    return shard_frames(SimpleNamespace(corpus=config["corpus"]))
+
+def feature_settings():
+    """What shapes frozen features: the evaluation crop (today the training view's resize and centre crop)."""
+    aug = config["pretrain"]["augment"]
+    return canonical({"resize": aug["resize"], "crop": aug["crop"]})
 
 
 def ablation_inputs(wildcards):
-    """Per ablation run, its three dataset results and its identity-leak result."""
+    """Per ablation run of the configured corpus, its three dataset results and its identity-leak result."""
     files = {}
     for run in ablation_runs():
         key = re.sub(r"\W", "_", run)
         for name in EVAL_DATASETS:
-            files[f"{key}__{name}"] = f"results/eval/{run}/{name}_linear.json"
-        files[f"{key}__identity_leak"] = f"results/eval/{run}/identity_leak.json"
+            files[f"{key}__{name}"] = f"results/{CORPUS}/eval/{run}/{name}_linear.json"
+        files[f"{key}__identity_leak"] = f"results/{CORPUS}/eval/{run}/identity_leak.json"
     return files
 
 

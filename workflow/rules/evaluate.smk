@@ -1,6 +1,8 @@
-# Evaluation (sslfer.evaluate): evaluation images → aligned crops (once per dataset); per pretraining run:
-# frozen features (cached), linear probes, identity leak; the default variant's results at results/; the
-# ablation table over variants × seeds; figures for `snakemake --report`.
+# Evaluation (sslfer.evaluate): evaluation images → aligned crops (once per dataset, shared by every corpus);
+# per corpus and pretraining run: frozen features (cached), linear probes, identity leak; the configured corpus's
+# default variant's results at results/; the ablation table over variants × seeds; figures for `snakemake --report`.
+# Only what shapes an output is a param (batch sizes and threads are read from the config at run time); the
+# device is one, since GPU and CPU results agree only to float tolerance.
 
 
 rule eval_prepare:
@@ -12,10 +14,10 @@ rule eval_prepare:
     wildcard_constraints:
         dataset="affectnet|fer2013",
     params:
-        dataset=lambda wildcards: config["datasets"][wildcards.dataset],
-        pre=config["preprocess"],
-        seed=config["seed"],
-    threads: 2
+        dataset=lambda wildcards: canonical(config["datasets"][wildcards.dataset]),
+        faces=face_settings(),
+        device=config["device"],
+    threads: config["evaluation"]["prepare_threads"]
     resources:
         mem_mb=4000,
     log:
@@ -38,10 +40,10 @@ rule eval_prepare_lfw:
     wildcard_constraints:
         dataset="lfw",
     params:
-        dataset=lambda wildcards: config["datasets"][wildcards.dataset],
-        pre=config["preprocess"],
-        seed=config["seed"],
-    threads: 2
+        dataset=lambda wildcards: canonical(config["datasets"][wildcards.dataset]),
+        faces=face_settings(),
+        device=config["device"],
+    threads: config["evaluation"]["prepare_threads"]
     resources:
         mem_mb=4000,
     log:
@@ -56,23 +58,22 @@ rule eval_prepare_lfw:
 
 rule eval_features:
     input:
-        encoder="results/pretrain/{run}/encoder.pt",
+        encoder="results/{corpus}/pretrain/{run}/encoder.pt",
         item_table="results/eval/data/{dataset}/items.parquet",
         crops="results/eval/data/{dataset}/crops.npy",
     output:
-        features="results/eval/{run}/features/{dataset}.parquet",
+        features="results/{corpus}/eval/{run}/features/{dataset}.parquet",
     wildcard_constraints:
         dataset="|".join(EVAL_DATASETS),
         run=f"{VARIANT_RUN}|{RANDOM_RUN}",
     params:
-        augment=config["pretrain"]["augment"],
-        evaluation=config["evaluation"],
-        seed=config["seed"],
+        view=feature_settings(),
+        device=config["device"],
     threads: config["pretrain"]["threads"]
     log:
-        "logs/eval/{run}/features_{dataset}.log",
+        "logs/{corpus}/eval/{run}/features_{dataset}.log",
     benchmark:
-        "results/benchmarks/eval/{run}/features_{dataset}.tsv"
+        "results/benchmarks/{corpus}/eval/{run}/features_{dataset}.tsv"
     conda:
         ENV
     script:
@@ -81,19 +82,19 @@ rule eval_features:
 
 rule eval_corpus_features:
     input:
-        encoder="results/pretrain/{run}/encoder.pt",
-        shards=shard_frames_of_config_corpus,
+        encoder="results/{corpus}/pretrain/{run}/encoder.pt",
+        shards=shard_frames,
     output:
-        features="results/eval/{run}/features/corpus.parquet",
+        features="results/{corpus}/eval/{run}/features/corpus.parquet",
     wildcard_constraints:
         run=f"{VARIANT_RUN}|{RANDOM_RUN}",
     params:
-        augment=config["pretrain"]["augment"],
-        evaluation=config["evaluation"],
-        seed=config["seed"],
+        view=feature_settings(),
+        device=config["device"],
+        frames_per_track=config["evaluation"]["corpus_frames_per_track"],
     threads: config["pretrain"]["threads"]
     log:
-        "logs/eval/{run}/features_corpus.log",
+        "logs/{corpus}/eval/{run}/features_corpus.log",
     conda:
         ENV
     script:
@@ -104,17 +105,18 @@ rule eval_linear:
     input:
         unpack(lfw_pairs_input),
         item_table="results/eval/data/{dataset}/items.parquet",
-        features="results/eval/{run}/features/{dataset}.parquet",
+        features="results/{corpus}/eval/{run}/features/{dataset}.parquet",
     output:
-        result="results/eval/{run}/{dataset}_linear.json",
+        result="results/{corpus}/eval/{run}/{dataset}_linear.json",
     wildcard_constraints:
         dataset="|".join(EVAL_DATASETS),
         run=f"{VARIANT_RUN}|{RANDOM_RUN}",
     params:
-        evaluation=config["evaluation"],
+        lfw_min_images=lambda wildcards: config["evaluation"]["lfw_min_images"] if wildcards.dataset == "lfw" else None,
+        dataset_path=lambda wildcards: dataset_path(wildcards.dataset),
         seed=config["seed"],
     log:
-        "logs/eval/{run}/linear_{dataset}.log",
+        "logs/{corpus}/eval/{run}/linear_{dataset}.log",
     conda:
         ENV
     script:
@@ -123,15 +125,15 @@ rule eval_linear:
 
 rule identity_leak:
     input:
-        features="results/eval/{run}/features/corpus.parquet",
+        features="results/{corpus}/eval/{run}/features/corpus.parquet",
     output:
-        result="results/eval/{run}/identity_leak.json",
+        result="results/{corpus}/eval/{run}/identity_leak.json",
     wildcard_constraints:
         run=f"{VARIANT_RUN}|{RANDOM_RUN}",
     params:
         seed=config["seed"],
     log:
-        "logs/eval/{run}/identity_leak.log",
+        "logs/{corpus}/eval/{run}/identity_leak.log",
     conda:
         ENV
     script:
@@ -140,7 +142,7 @@ rule identity_leak:
 
 rule default_result:
     input:
-        result=f"results/eval/{config['pretrain']['variant']}/{{dataset}}_linear.json",
+        result=f"results/{CORPUS}/eval/{config['pretrain']['variant']}/{{dataset}}_linear.json",
     output:
         result="results/{dataset}_linear.json",
     wildcard_constraints:
@@ -162,8 +164,9 @@ rule ablation:
         chart=report("results/ablation.png", caption="../report/ablation.rst", category="Ablation"),
     params:
         runs=ablation_runs(),
-        variants=config["pretrain"]["variants"],
+        variants=config["pretrain"]["variants"],  # in the config's order: the table's rows
         seeds=config["evaluation"]["seeds"],
+        corpus=CORPUS,
     log:
         "logs/eval/ablation.log",
     conda:
@@ -174,25 +177,27 @@ rule ablation:
 
 rule eval_finetune:
     input:
-        encoder="results/pretrain/{run}/encoder.pt",
+        encoder="results/{corpus}/pretrain/{run}/encoder.pt",
         item_table="results/eval/data/{dataset}/items.parquet",
         crops="results/eval/data/{dataset}/crops.npy",
     output:
-        result="results/eval/{run}/{dataset}_finetune.json",
+        result="results/{corpus}/eval/{run}/{dataset}_finetune.json",
     wildcard_constraints:
         dataset="affectnet|fer2013",
         run=f"{VARIANT_RUN}|{RANDOM_RUN}",
     params:
-        augment=config["pretrain"]["augment"],
-        finetune=config["evaluation"]["finetune"],
+        view=feature_settings(),
+        device=config["device"],
+        finetune=canonical(config["evaluation"]["finetune"]),
+        dataset_path=lambda wildcards: dataset_path(wildcards.dataset),
         seed=config["seed"],
     threads: config["pretrain"]["threads"]
     resources:
         mem_mb=4000,
     log:
-        "logs/eval/{run}/finetune_{dataset}.log",
+        "logs/{corpus}/eval/{run}/finetune_{dataset}.log",
     benchmark:
-        "results/benchmarks/eval/{run}/finetune_{dataset}.tsv"
+        "results/benchmarks/{corpus}/eval/{run}/finetune_{dataset}.tsv"
     conda:
         ENV
     script:

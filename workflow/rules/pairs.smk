@@ -9,8 +9,7 @@ rule pairs_index:
     output:
         pairs="results/{corpus}/pairs.parquet",
     params:
-        pairs=config["pairs"],
-        seed=config["seed"],
+        pairs=canonical(config["pairs"]),
     log:
         "logs/{corpus}/pairs_index.log",
     conda:
@@ -27,7 +26,7 @@ rule swap_shard:
         swaps="results/{corpus}/swaps/shard={shard}/swaps.parquet",
         images="results/{corpus}/swaps/shard={shard}/swaps.npy",
     params:
-        swap=config["swap"],
+        swap=canonical(config["swap"]),
         seed=config["seed"],
     resources:
         mem_mb=2000,
@@ -48,8 +47,8 @@ rule descriptors_shard:
     output:
         descriptors="results/{corpus}/descriptors/shard={shard}/descriptors.parquet",
     params:
-        descriptors=config["descriptors"],
-        seed=config["seed"],
+        descriptors=canonical(config["descriptors"]),
+        device=config["device"],
     resources:
         mem_mb=2000,
     log:

@@ -3,7 +3,7 @@
 
 
 wildcard_constraints:
-    corpus="[A-Za-z0-9_-]+",
+    corpus="|".join(re.escape(name) for name in config["corpora"]),
     shard=r"\d{5}",
 
 
@@ -13,9 +13,9 @@ checkpoint preprocess_manifest:
     output:
         manifest="results/{corpus}/videos.parquet",
     params:
-        corpus=lambda wildcards: config["corpora"][wildcards.corpus],
-        pre=config["preprocess"],
-        seed=config["seed"],
+        corpus=lambda wildcards: canonical(config["corpora"][wildcards.corpus]),
+        pre=canonical({k: config["preprocess"][k] for k in ("shard_size", "min_track_s")}),
+    threads: 4  # files probed at a time (I/O bound; capped by --cores)
     log:
         "logs/{corpus}/preprocess_manifest.log",
     conda:
@@ -31,8 +31,8 @@ rule preprocess_shard:
         frames="results/{corpus}/frames/shard={shard}/frames.parquet",
         crops="results/{corpus}/frames/shard={shard}/crops.npy",
     params:
-        pre=config["preprocess"],
-        seed=config["seed"],
+        pre=canonical({k: v for k, v in config["preprocess"].items() if k not in ("shard_size", "min_track_s")}),
+        device=config["device"],
     resources:
         mem_mb=2000,
     log:

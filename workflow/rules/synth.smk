@@ -9,7 +9,7 @@ rule synth_videos:
         meta=f"{SYNTH}/voxceleb/vox1_meta.csv",
     params:
         what="videos",
-        cfg=config["synth"]["videos"],
+        cfg=canonical(config["synth"]["videos"]),
         seed=config["seed"],
     threads: 2
     log:
@@ -30,7 +30,7 @@ rule synth_affectnet:
         validation=f"{SYNTH}/affectnet/Manually_Annotated_file_lists/validation.csv",
     params:
         what="affectnet",
-        cfg=config["synth"]["affectnet"],
+        cfg=canonical(config["synth"]["affectnet"]),
         seed=config["seed"],
     threads: 2
     log:
@@ -50,7 +50,7 @@ rule synth_fer2013:
         csv=f"{SYNTH}/fer2013/fer2013.csv",
     params:
         what="fer2013",
-        cfg=config["synth"]["fer2013"],
+        cfg=canonical(config["synth"]["fer2013"]),
         seed=config["seed"],
     threads: 2
     log:
@@ -72,7 +72,7 @@ rule synth_lfw:
         dev_test=f"{SYNTH}/lfw/lfw_home/pairsDevTest.txt",
     params:
         what="lfw",
-        cfg=config["synth"]["lfw"],
+        cfg=canonical(config["synth"]["lfw"]),
         seed=config["seed"],
     threads: 2
     log:

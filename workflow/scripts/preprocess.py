@@ -11,4 +11,4 @@ from sslfer.rulelog import rule_log  # noqa: E402
 sm = snakemake  # noqa: F821
 with rule_log(sm.log[0]):
     pipeline.run_rule(sm.rule, dict(sm.input.items()), dict(sm.output.items()), dict(sm.params.items()),
-                      dict(sm.wildcards.items()))
+                      dict(sm.wildcards.items()), sm.threads)

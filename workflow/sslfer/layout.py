@@ -1,4 +1,4 @@
-"""Artifact path conventions shared by the stages (DESIGN.md §3)."""
+"""Artifact path conventions shared by the stages (the paths README.md lists)."""
 
 from __future__ import annotations
 

@@ -8,12 +8,16 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from .signals import sigterm_exits
+
 
 @contextlib.contextmanager
 def rule_log(path: str | Path | None) -> Iterator[logging.Logger]:
     """Send logging and stderr (tqdm writes there) to ``path`` for the duration of the block.
 
     An exception is logged with its traceback before it propagates, so the rule log says what failed.
+    SIGTERM (a cluster's time limit) is such an exception (:func:`sslfer.signals.sigterm_exits`): temporary
+    files are removed on the way out.
     """
     logger = logging.getLogger("sslfer")
     if path is None:
@@ -31,7 +35,8 @@ def rule_log(path: str | Path | None) -> Iterator[logging.Logger]:
         old_stderr = sys.stderr
         sys.stderr = fh
         try:
-            yield logger
+            with sigterm_exits():
+                yield logger
         except BaseException:
             logger.exception("failed")
             raise

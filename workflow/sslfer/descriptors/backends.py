@@ -18,7 +18,8 @@ grows with the number of frames to search). About 1,500 frames/s per core.
 
 ``resnet18_imagenet`` (the paper's): frozen torchvision ResNet-18, ``fc = Identity``, eval mode, no
 autograd, ImageNet normalisation, on the RGB patches; 512 values per region, per frame (no track step).
-Its weights are never downloaded: they are read from ``descriptors.resnet18_weights``.
+Its weights are never downloaded: they are read from ``descriptors.resnet18_weights``. It runs on the
+config key ``device`` (:mod:`sslfer.device`; ``make_backend(cfg, device)``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ..backends.model_files import require_file
+from ..backends.model_files import RESNET18_FILE, descriptor_files, require, torch_hub_dir
 from .patches import extract_patches
 
 BACKENDS = ("geometry_hog", "resnet18_imagenet")
-RESNET18_FILE = "resnet18-f37072fd.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -115,9 +115,7 @@ class GeometryHog:
 
 def default_resnet18_weights() -> Path:
     """torchvision's cache file of the ImageNet ResNet-18 weights (``<torch hub dir>/checkpoints``)."""
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE
+    return torch_hub_dir() / "checkpoints" / RESNET18_FILE
 
 
 def sha256_file(path: str | Path) -> str:
@@ -136,22 +134,25 @@ class ResNet18ImageNet:
     dims = (512, 512)
     uses_tracks = False
 
-    def __init__(self, weights: str | Path | None = None, patch_size: int = 64, batch_size: int = 256):
+    def __init__(self, weights: str | Path | None = None, patch_size: int = 64, batch_size: int = 256,
+                 device: str | object = "cpu"):
         import torch
         import torchvision
 
-        path = require_file(weights or default_resnet18_weights(), "descriptors.resnet18_weights",
-                            "torchvision's ImageNet ResNet-18 (IMAGENET1K_V1); it is never downloaded: copy "
-                            f"{RESNET18_FILE} there or point the setting at it")
+        from ..device import resolve_device
+
+        self.device = resolve_device(device)
+
+        (path,) = require(descriptor_files(self.name, weights))
         self.info = {"backend": self.name, "patch_size": patch_size, "dims": list(self.dims),
                      "weights_file": str(path), "weights_sha256": sha256_file(path)}
         model = torchvision.models.resnet18(weights=None)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         model.fc = torch.nn.Identity()
-        self.model = model.eval().requires_grad_(False)
+        self.model = model.eval().requires_grad_(False).to(self.device)
         self.patch_size, self.batch_size = patch_size, batch_size
-        self.mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0
-        self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0
+        self.mean = (torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0).to(self.device)
+        self.std = (torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0).to(self.device)
 
     def features(self, patches: np.ndarray) -> np.ndarray:
         """``(n, 512)`` features of ``(n, P, P, 3)`` uint8 RGB patches, in batches of ``batch_size``."""
@@ -161,8 +162,10 @@ class ResNet18ImageNet:
         with torch.no_grad():
             for start in range(0, len(patches), self.batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(patches[start:start + self.batch_size]))
+                if self.device.type == "cuda":
+                    x = x.pin_memory().to(self.device, non_blocking=True)
                 x = (x.permute(0, 3, 1, 2).float() - self.mean) / self.std
-                out[start:start + len(x)] = self.model(x).numpy()
+                out[start:start + len(x)] = self.model(x).cpu().numpy()
         return out
 
     def __call__(self, crops: np.ndarray, landmarks: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,12 +173,13 @@ class ResNet18ImageNet:
         return self.features(eyes), self.features(mouths)
 
 
-def make_backend(cfg: dict) -> DescriptorBackend:
-    """The backend named by ``cfg["backend"]`` (the ``descriptors`` config section)."""
+def make_backend(cfg: dict, device: str | object = "cpu") -> DescriptorBackend:
+    """The backend named by ``cfg["backend"]`` (the ``descriptors`` config section); ``device`` (the config
+    key ``device``) is where ``resnet18_imagenet`` runs (``geometry_hog`` is CPU code)."""
     name = cfg.get("backend", "geometry_hog")
     patch_size = int(cfg.get("patch_size", 64))
     if name == "geometry_hog":
         return GeometryHog(patch_size)
     if name == "resnet18_imagenet":
-        return ResNet18ImageNet(cfg.get("resnet18_weights"), patch_size, int(cfg.get("batch_size", 256)))
+        return ResNet18ImageNet(cfg.get("resnet18_weights"), patch_size, int(cfg.get("batch_size", 256)), device)
     raise ValueError(f"config descriptors.backend: unknown backend {name!r}; known: {', '.join(BACKENDS)}")

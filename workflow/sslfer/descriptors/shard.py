@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from ..npy import remove_stale_temps
 from ..parquet import landmarks_numpy, write_parquet
 from .backends import DescriptorBackend, make_backend
 
@@ -71,9 +72,11 @@ def describe_frames(backend: DescriptorBackend, crops: np.ndarray, crop_index: n
 
 
 def describe_shard(frames_parquet: str | Path, crops_npy: str | Path, out_parquet: str | Path, cfg: dict,
-                   provenance: dict) -> Counter:
-    """Write the descriptors of one shard (``cfg``: the ``descriptors`` config section); return status counts."""
-    backend = make_backend(cfg)
+                   provenance: dict, device: str = "cpu") -> Counter:
+    """Write the descriptors of one shard (``cfg``: the ``descriptors`` config section; ``device``: the
+    config key, for ``resnet18_imagenet``); return status counts."""
+    remove_stale_temps(Path(out_parquet).parent)      # temporary files of killed jobs
+    backend = make_backend(cfg, device)
     min_track = int(cfg.get("min_track_frames", DEFAULT_MIN_TRACK_FRAMES))
     frames = pq.read_table(frames_parquet, columns=FRAME_COLUMNS)
     crops = np.load(crops_npy, mmap_mode="r")

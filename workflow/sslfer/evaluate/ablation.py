@@ -1,4 +1,10 @@
-"""The ablation table: every variant (and the untrained floor) × seeds → ``ablation.md`` + ``.json`` + chart."""
+"""The ablation table: every variant (and the untrained floor) × seeds → ``ablation.md`` + ``.json`` + chart.
+
+A measure that a result file records as not computable (``{"computable": false, "reason": ...}``, e.g. the
+identity leak of a corpus with one video per person) becomes the cell ``{"computable": false, "reason": ...}``
+in the JSON, ``n/c`` with a numbered footnote giving the reason in the table, and a bar labelled ``n/c`` (a
+panel with the reason where no run has it) in the chart. A cell averages the seeds that have the value.
+"""
 
 from __future__ import annotations
 
@@ -28,12 +34,31 @@ METRICS = [
 ]
 
 
+def not_computable(d) -> str | None:
+    """The reason of a ``{"computable": false, ...}`` record (a result's measure, a cell), else None."""
+    if isinstance(d, dict) and d.get("computable") is False:
+        return str(d.get("reason") or "not computable")
+    return None
+
+
 def _get(d: dict, path: tuple[str, ...]):
+    """The value at ``path`` (None if absent or null, or on the way through a not-computable record)."""
     for k in path:
-        if not isinstance(d, dict) or d.get(k) is None:
+        if not isinstance(d, dict) or not_computable(d) or d.get(k) is None:
             return None
         d = d[k]
-    return d
+    return None if not_computable(d) else d
+
+
+def _reason(d: dict, path: tuple[str, ...]) -> str | None:
+    """The reason recorded by the first not-computable record along ``path``, else None."""
+    for k in path:
+        if (why := not_computable(d)) is not None:
+            return why
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return not_computable(d)
 
 
 def _majority_share(sizes: dict | None) -> float | None:
@@ -46,29 +71,62 @@ def chance_levels(results: dict[str, dict]) -> dict[str, float]:
     run): the majority class's share of the test set; 0.5 for LFW pairs; 1/people for LFW identification."""
     levels = {"affectnet_acc": _majority_share(results["affectnet"].get("sizes")),
               "fer2013_acc": _majority_share(results["fer2013"].get("sizes")),
-              "lfw_verification": 0.5 if results["lfw"].get("verification") else None,
+              "lfw_verification": 0.5 if _get(results["lfw"], ("verification",)) else None,
               "lfw_identification": _get(results["lfw"], ("identification", "chance")),   # uniform over people
-              "identity_leak": results["identity_leak"].get("chance_majority")}
+              "identity_leak": _get(results["identity_leak"], ("chance_majority",))}
     return {k: float(v) for k, v in levels.items() if v is not None}
 
 
 def collect(runs: dict[str, list[dict[str, str]]], variants: dict[str, dict]) -> list[dict]:
-    """Rows of mean ± std per variant; ``runs[variant]`` lists, per seed, result file paths by name."""
+    """Rows of mean ± std per variant; ``runs[variant]`` lists, per seed, result file paths by name.
+
+    A cell is ``{"mean", "std", "n"}`` over the seeds that have the value (``n_not_computable`` and ``reasons``
+    added where other seeds record it as not computable), ``{"computable": false, "reason"}`` where every
+    seed records it so, and None where no seed has it at all.
+    """
     rows = []
     for variant, seeds in runs.items():
         results = [{name: json.loads(Path(p).read_text()) for name, p in files.items()} for files in seeds]
         row = {"variant": variant, "switches": variants.get(variant, {"untrained": True}), "seeds": len(results)}
         for key, _, source, path, _ in METRICS:
             vals = [v for r in results if (v := _get(r[source], path)) is not None]
-            row[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals)} if vals else None
+            why = sorted({w for r in results if (w := _reason(r[source], path)) is not None})
+            if vals:
+                row[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals)}
+                if why:
+                    row[key] |= {"n_not_computable": len(results) - len(vals), "reasons": why}
+            else:
+                row[key] = {"computable": False, "reason": "; ".join(why)} if why else None
         rows.append(row)
     return rows
 
 
-def _cell(m: dict | None) -> str:
+def _has_value(cell: dict | None) -> bool:
+    return cell is not None and "mean" in cell
+
+
+def _footnotes(rows: list[dict]) -> dict[tuple[str, str], int]:
+    """A number per distinct (column key, reason), in column then row order."""
+    notes: dict[tuple[str, str], int] = {}
+    for key, *_ in METRICS:
+        for r in rows:
+            cell = r[key]
+            for why in ([not_computable(cell)] if not_computable(cell) else (cell or {}).get("reasons", [])):
+                notes.setdefault((key, why), len(notes) + 1)
+    return notes
+
+
+def _cell(m: dict | None, key: str = "", notes: dict[tuple[str, str], int] | None = None) -> str:
+    notes = notes or {}
     if m is None:
         return "–"
-    return f"{m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m["n"] > 1 else "")
+    if (why := not_computable(m)) is not None:
+        return f"n/c [{notes[(key, why)]}]" if (key, why) in notes else "n/c"
+    text = f"{m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m["n"] > 1 else "")
+    if m.get("reasons"):
+        marks = ",".join(str(notes[(key, w)]) for w in m["reasons"] if (key, w) in notes)
+        text += f" ({m['n']}/{m['n'] + m['n_not_computable']} seeds; n/c [{marks}])"
+    return text
 
 
 def markdown(rows: list[dict], seeds: list[int], chance: dict[str, float] | None = None, note: str = "") -> str:
@@ -77,8 +135,9 @@ def markdown(rows: list[dict], seeds: list[int], chance: dict[str, float] | None
     lines = [f"# Ablation (linear probe, frozen encoders; mean ± std over seeds {seeds})", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     best = {}
+    notes = _footnotes(rows)
     for key, _, _, _, higher in METRICS:
-        vals = [r[key]["mean"] for r in rows if r[key] is not None and "untrained" not in r["switches"]]
+        vals = [r[key]["mean"] for r in rows if _has_value(r[key]) and "untrained" not in r["switches"]]
         if vals and higher is not None:
             best[key] = max(vals) if higher else min(vals)
     for r in rows:
@@ -88,8 +147,8 @@ def markdown(rows: list[dict], seeds: list[int], chance: dict[str, float] | None
              "" if sw["mask_fn"] == "off" else sw["mask_fn"]]
         cells = []
         for key, *_ in METRICS:
-            c = _cell(r[key])
-            bold = r[key] is not None and "untrained" not in sw and best.get(key) == r[key]["mean"]
+            c = _cell(r[key], key, notes)
+            bold = _has_value(r[key]) and "untrained" not in sw and best.get(key) == r[key]["mean"]
             cells.append(f"**{c}**" if bold else c)
         lines.append("| " + " | ".join([r["variant"]] + flags + cells) + " |")
     if chance:
@@ -97,6 +156,11 @@ def markdown(rows: list[dict], seeds: list[int], chance: dict[str, float] | None
         lines.append("| " + " | ".join(["*chance*", "", "", "", ""] + cells) + " |")
     lines += ["", "Identity columns (LFW, identity leak): lower means less identity information in the features, "
               "which the paper's components aim for; they are not bolded.", ""]
+    if notes:
+        titles = {k: t for k, t, *_ in METRICS}
+        lines += ["n/c: not computable on this corpus or evaluation set:", ""]
+        lines += [f"- [{n}] {titles[key]}: {why}" for (key, why), n in notes.items()]
+        lines += [""]
     if note:
         lines += [note, ""]
     return "\n".join(lines)
@@ -110,7 +174,9 @@ def write_ablation(runs: dict[str, list[dict[str, str]]], variants: dict[str, di
     chance = chance_levels({name: json.loads(Path(p).read_text()) for name, p in first.items()}) if first else {}
     Path(out_md).write_text(markdown(rows, seeds, chance))
     metrics = [{"key": k, "title": t, "higher_is_better": h} for k, t, _, _, h in METRICS]
-    write_json({"seeds": seeds, "chance": chance, "metrics": metrics, "rows": rows}, out_json)
+    not_comp = [{"footnote": n, "metric": key, "reason": why} for (key, why), n in _footnotes(rows).items()]
+    write_json({"seeds": seeds, "chance": chance, "metrics": metrics, "rows": rows, "not_computable": not_comp},
+               out_json)
     ablation_chart(rows, [("affectnet_f1", "AffectNet EXPR-F1"), ("fer2013_acc", "FER2013 Acc"),
                           ("valence_ccc", "V-CCC"), ("identity_leak", "Identity leak Acc")], out_png,
                    chance)

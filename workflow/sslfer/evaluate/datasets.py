@@ -1,4 +1,4 @@
-"""Readers of the evaluation datasets in their real on-disk layouts (``shared/DATASETS.md``).
+"""Readers of the evaluation datasets in their real on-disk layouts (``docs/datasets.md``).
 
 Every reader returns an :class:`EvalDataset`: one row per item, every item accounted for, and a generator
 of the items' pixels. Common columns:

@@ -106,8 +106,8 @@ class Aligner:
             raise ValueError(f"unknown alignment mode {mode!r}")
         self.mode, self.size = mode, cfg.crop_size
         self.detector = FaceDetector(cfg.detector, 0 if mode == "fer" else cfg.upsample, cfg.max_side,
-                                     cfg.detector_model_dir)
-        self.landmarker = Landmarker(cfg.landmarks, cfg.fan_weights, model_dir=cfg.landmarks_model_dir)
+                                     cfg.detector_model_dir, device=cfg.device)
+        self.landmarker = Landmarker(cfg.landmarks, cfg.fan_weights, cfg.device, model_dir=cfg.landmarks_model_dir)
 
     def __call__(self, rgb: np.ndarray, landmarks: np.ndarray | None = None, box: np.ndarray | None = None) -> Aligned:
         """Align one RGB uint8 image; ``landmarks``/``box`` are the dataset's (AffectNet), in image pixels."""
@@ -202,20 +202,33 @@ def _mapper(mode: str, cfg: ShardConfig, workers: int) -> Iterator[Callable[[Ite
         _ALIGNER = None
 
 
+def uses_gpu(cfg: ShardConfig) -> bool:
+    """True when a configured detector/landmarker runs on a GPU (``device`` resolves to CUDA)."""
+    from ..device import resolve_device
+
+    gpu_backend = cfg.detector == "insightface" or cfg.landmarks in ("fan", "insightface")
+    return gpu_backend and resolve_device(cfg.device).type == "cuda"
+
+
 def _replace(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
     i = table.schema.get_field_index(name)
     return table.set_column(i, name, column) if i >= 0 else table.append_column(name, column)
 
 
 def prepare_dataset(name: str, cfg_dataset: dict, pre: dict, items_out: str | Path, crops_out: str | Path,
-                    provenance: dict, pairs_out: str | Path | None = None, workers: int = 1) -> Counter:
+                    provenance: dict, pairs_out: str | Path | None = None, workers: int = 1,
+                    device: str = "cpu") -> Counter:
     """Read evaluation dataset ``name`` (config ``datasets.<name>``), align every usable image with the
     ``preprocess`` settings ``pre``, write ``items_out``, ``crops_out`` and, for LFW, ``pairs_out``
     (default: ``pairs.parquet`` beside ``items_out``); return the item status counts."""
     items_out, crops_out = Path(items_out), Path(crops_out)
     crops_out.parent.mkdir(parents=True, exist_ok=True)
     ds = read_dataset(name, cfg_dataset, scratch=crops_out.parent)
-    cfg = shard_config(pre)
+    cfg = shard_config(pre, device)
+    if workers > 1 and uses_gpu(cfg):
+        log.info("%s faces: fan/insightface on %s, so 1 worker instead of %d (CUDA does not survive a fork)",
+                 name, cfg.device, workers)
+        workers = 1
     items = ds.items
     n = items.num_rows
     ids = items.column("item_id").to_pylist()

@@ -1,4 +1,4 @@
-"""The paper-compatible fine-tune protocol (reference-method.md §7), as an option beside the linear probe.
+"""The paper-compatible fine-tune protocol (the paper's released evaluation code), as an option beside the linear probe.
 
 Backbone unfrozen, the reference's MLP head (ReLU–Dropout 0.5–Linear ×2, Dropout 0.5, Linear), balanced
 softmax cross-entropy (logits + log class counts), Adam (lr 1e-4, weight decay 5e-4), batch 64, per-step
@@ -6,6 +6,10 @@ cosine, 20 epochs; training augmentations as the reference's (landmark mask p 0.
 blur, greyscale; no crop). We report the **last epoch** on the test split; the reference's number was the
 best epoch *on the test split* (it had no other), which we add as ``best_epoch_on_test`` for comparability
 only — it is optimistic by construction.
+
+``device`` (config key ``device``, :mod:`sslfer.device`) is where the network, the augmentations and the
+loss run; the random draws come from CPU generators either way (on the CPU the numbers are those of a
+run without the argument).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch import nn
 
 from ..parquet import landmarks_numpy
 from ..train.augment import AugmentConfig, augment
+from ..device import describe, resolve_device
 from ..train.model import load_encoder
 from .features import preprocess, resize_centre_crop, sha256_file
 from .metrics import classification_report
@@ -38,22 +43,31 @@ def balanced_softmax_loss(logits: torch.Tensor, y: torch.Tensor, class_counts: t
     return nn.functional.cross_entropy(logits + class_counts.clamp(min=1).log(), y)
 
 
+def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device`` (from pinned memory, asynchronously, on a GPU)."""
+    return x.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else x
+
+
 @torch.no_grad()
-def _predict(net: nn.Module, crops: np.ndarray, rows: np.ndarray, resize: int, crop: int) -> np.ndarray:
+def _predict(net: nn.Module, crops: np.ndarray, rows: np.ndarray, resize: int, crop: int,
+             device: torch.device = torch.device("cpu")) -> np.ndarray:
     net.eval()
     out = []
     for s in range(0, len(rows), 256):
         idx = rows[s:s + 256]
-        out.append(net(preprocess(torch.from_numpy(np.ascontiguousarray(crops[idx])), resize, crop)).argmax(1).numpy())
+        x = _to(torch.from_numpy(np.ascontiguousarray(crops[idx])), device)
+        out.append(net(preprocess(x, resize, crop)).argmax(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def finetune(encoder: str, items: str, crops_npy: str, n_classes: int, class_names: list[str], resize: int,
-             crop: int, cfg: dict, seed: int, run: str, dataset: str) -> dict:
+             crop: int, cfg: dict, seed: int, run: str, dataset: str, device: str | torch.device = "cpu") -> dict:
     """Fine-tune ``encoder`` with the MLP head on the training items; evaluate each epoch on the test items."""
+    device = resolve_device(device)
+    log.info("fine-tune %s on %s: %s", run, dataset, describe(device))
     torch.manual_seed(seed)
     backbone, record = load_encoder(encoder)
-    net = nn.Sequential(backbone, mlp_head(record["feature_dim"], n_classes))
+    net = nn.Sequential(backbone, mlp_head(record["feature_dim"], n_classes)).to(device)
     tab = pq.read_table(items)
     df = tab.to_pandas()
     usable = (df.crop_index >= 0).to_numpy() & df.label.between(0, n_classes - 1).to_numpy()
@@ -63,7 +77,7 @@ def finetune(encoder: str, items: str, crops_npy: str, n_classes: int, class_nam
     crop_index = df.crop_index.to_numpy()
     y = df.label.to_numpy()
     lms = landmarks_numpy(tab.column("landmarks_crop")) if "landmarks_crop" in tab.column_names else None
-    counts = torch.tensor(np.bincount(y[train], minlength=n_classes), dtype=torch.float32)
+    counts = torch.tensor(np.bincount(y[train], minlength=n_classes), dtype=torch.float32).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     bs, epochs = cfg["batch_size"], cfg["epochs"]
     steps = epochs * math.ceil(len(train) / bs)
@@ -76,15 +90,15 @@ def finetune(encoder: str, items: str, crops_npy: str, n_classes: int, class_nam
         order = rng.permutation(train)
         for s in range(0, len(order), bs):
             idx = np.sort(order[s:s + bs])
-            images = torch.from_numpy(np.ascontiguousarray(crops[crop_index[idx]]))
-            lm = torch.from_numpy(lms[idx]) if lms is not None else None
+            images = _to(torch.from_numpy(np.ascontiguousarray(crops[crop_index[idx]])), device)
+            lm = _to(torch.from_numpy(lms[idx]), device) if lms is not None else None
             x = resize_centre_crop(augment(images, lm, view, g), resize, crop)
-            loss = balanced_softmax_loss(net(x), torch.from_numpy(y[idx]), counts)
+            loss = balanced_softmax_loss(net(x), _to(torch.from_numpy(y[idx]), device), counts)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-        pred = _predict(net, crops, crop_index[test], resize, crop)
+        pred = _predict(net, crops, crop_index[test], resize, crop, device)
         rep = classification_report(y[test], pred, n_classes)
         history.append({"epoch": epoch + 1, "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]})
         log.info("fine-tune epoch %d: test accuracy %.3f, macro-F1 %.3f", epoch + 1, rep["accuracy"], rep["macro_f1"])

@@ -7,7 +7,10 @@
 - Identity leak: identity predicted from held-out tracks of the pretraining corpus.
 
 Every result carries the encoder path and hash, dataset sizes, the counts of excluded items, the seed and
-the protocol. ``NaN`` (an undefined metric) is written as ``null``.
+the protocol. ``NaN`` (an undefined metric) is written as ``null``. Each measure (``expression``, ``valence``,
+``arousal``, ``verification``, ``identification``, the identity-leak file as a whole) has ``computable``:
+``false`` with a ``reason`` (and the counts behind it) where the corpus or evaluation set cannot support it
+(see :class:`.probe.NotComputable`); the other measures are still computed.
 """
 
 from __future__ import annotations
@@ -82,17 +85,24 @@ def expression_probe(dataset: str, items: str, features: str, run: str, seed: in
                        "test_per_class": np.bincount(y[test], minlength=n_classes).tolist()}
     result["excluded"] = {k: int(v) for k, v in Counter(tab.status[~usable]).items()}
     result["classes"] = class_names
-    result["expression"] = probe.linear_classifier(x[train], y[train], x[test], y[test], seed, n_classes)
+    result["expression"] = probe.measure(probe.linear_classifier, x[train], y[train], x[test], y[test], seed,
+                                         n_classes)
     if valence_arousal:
         va = tab[["valence", "arousal"]].to_numpy(np.float64)
         has = np.isfinite(va).all(1)
         result["valence_arousal_sizes"] = {"train": int((train & has).sum()), "test": int((test & has).sum())}
-        va_res = probe.linear_regressor(x[train & has], va[train & has], x[test & has], va[test & has], seed)
-        result["valence"] = va_res.pop("valence")
-        result["arousal"] = va_res.pop("arousal")
+        va_res = probe.measure(probe.linear_regressor, x[train & has], va[train & has], x[test & has],
+                               va[test & has], seed)
+        if va_res["computable"]:
+            result["valence"] = {"computable": True, **va_res.pop("valence")}
+            result["arousal"] = {"computable": True, **va_res.pop("arousal")}
+        else:
+            result["valence"] = result["arousal"] = va_res
         result["valence_arousal"] = va_res
-    log.info("%s: accuracy %.3f, macro-F1 %.3f (train %d, test %d)", dataset, result["expression"]["accuracy"],
-             result["expression"]["macro_f1"], train.sum(), test.sum())
+    expr = result["expression"]
+    if expr["computable"]:
+        log.info("%s: accuracy %.3f, macro-F1 %.3f (train %d, test %d)", dataset, expr["accuracy"],
+                 expr["macro_f1"], train.sum(), test.sum())
     return result
 
 
@@ -106,26 +116,29 @@ def lfw_probe(items: str, features: str, pairs: str, run: str, seed: int, min_im
     b = pairs_tab.item_b.map(pos).to_numpy()
     ok = np.isfinite(x[a]).all(1) & np.isfinite(x[b]).all(1)
     result["pairs"] = {"total": len(pairs_tab), "usable": int(ok.sum()), "folds": int(pairs_tab.fold.nunique())}
-    result["verification"] = probe.pair_verification(x[a[ok]], x[b[ok]], pairs_tab.same.to_numpy()[ok],
-                                                     folds=pairs_tab.fold.to_numpy()[ok])
-    people = tab[(tab.role == "people") & (tab.crop_index >= 0)]
-    counts = people.identity.value_counts()
-    keep = people[people.identity.isin(counts[counts >= min_images].index)]
-    result["identification"] = probe.identification(x[keep.index.to_numpy()], keep.identity.to_numpy(), seed,
-                                                    min_per_person=min_images)
-    log.info("lfw: verification %.3f, identification %.3f", result["verification"]["accuracy_mean"],
-             result["identification"]["linear"]["accuracy"])
+    result["verification"] = probe.measure(probe.pair_verification, x[a[ok]], x[b[ok]],
+                                           pairs_tab.same.to_numpy()[ok], folds=pairs_tab.fold.to_numpy()[ok])
+    rows = np.flatnonzero(((tab.role == "people") & (tab.crop_index >= 0)).to_numpy() & np.isfinite(x).all(1))
+    result["identification"] = probe.measure(probe.identification, x[rows], tab.identity.to_numpy()[rows], seed,
+                                             min_per_person=min_images)
+    ver, ident = result["verification"], result["identification"]
+    log.info("lfw: verification %s, identification %s",
+             f"{ver['accuracy_mean']:.3f}" if ver["computable"] else "not computable",
+             f"{ident['linear']['accuracy']:.3f}" if ident["computable"] and ident["linear"]["computable"]
+             else "not computable")
     return result
 
 
 def identity_leak(features: str, run: str, seed: int) -> dict:
-    """Identity probe on held-out tracks of the pretraining corpus."""
+    """Identity probe on held-out tracks of the pretraining corpus (``computable: false`` with the reason where
+    the corpus cannot support it, e.g. one video per person)."""
     tab = pq.read_table(features)
     prov = read_provenance(features)
     x = features_numpy(tab.column("feature"))
-    res = probe.identity_leak(x, np.asarray(tab.column("identity").to_pylist()),
-                              np.asarray(tab.column("video_id").to_pylist()), seed)
-    log.info("identity leak: accuracy %.3f (chance %.3f)", res["accuracy"], res["chance_uniform"])
+    res = probe.measure(probe.identity_leak, x, np.asarray(tab.column("identity").to_pylist(), dtype=str),
+                        np.asarray(tab.column("video_id").to_pylist(), dtype=str), seed)
+    if res["computable"]:
+        log.info("identity leak: accuracy %.3f (chance %.3f)", res["accuracy"], res["chance_uniform"])
     return {"dataset": "pretraining corpus", "run": run, "protocol": "linear identity probe, held-out tracks",
             "seed": seed, "encoder": prov.get("encoder"), "encoder_sha256": prov.get("encoder_sha256"),
             "frames": tab.num_rows, **res}

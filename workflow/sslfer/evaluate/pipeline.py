@@ -5,42 +5,87 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from pathlib import Path
 
 import torch
 
-from ..parquet import provenance
+from ..descriptors.backends import sha256_file
+from ..parquet import provenance, read_provenance, write_parquet
 from . import linear
 
 log = logging.getLogger(__name__)
 
 
-def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: dict, threads: int = 1) -> None:
-    """Dispatch a Snakemake rule of the evaluation stage."""
+def _provenance_of_result(inputs: dict, params: dict, wildcards: dict) -> dict:
+    """What a result was measured with: the corpus and training data of its encoder, the dataset and its inputs."""
+    feats = read_provenance(inputs["features"])
+    out = {"corpus": wildcards.get("corpus"), "encoder": feats.get("encoder"),
+           "encoder_sha256": feats.get("encoder_sha256"), "training_data": feats.get("training_data")}
+    if "item_table" in inputs:
+        items = read_provenance(inputs["item_table"])
+        out["dataset_inputs"] = dict(items.get("dataset_inputs") or {}, path=params["dataset_path"],
+                                     items_sha256=sha256_file(inputs["item_table"]),
+                                     items_file=str(Path(inputs["item_table"])))
+    return out
+
+
+def _encoder_training_data(encoder: str) -> dict:
+    """The corpus, steps and training-data fingerprint recorded in ``encoder.pt`` (``{}`` for the untrained one)."""
+    record = torch.load(encoder, map_location="cpu", weights_only=False)
+    cfg = record.get("config") or {}
+    return {"corpus": cfg.get("corpus"), "variant": cfg.get("variant"), "seed": cfg.get("seed"),
+            "steps": record.get("steps"), "data_digest": record.get("data_digest")}
+
+
+def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: dict, threads: int = 1,
+             config: dict | None = None) -> None:
+    """Dispatch a Snakemake rule of the evaluation stage (``config``: the workflow config, for the settings that
+    do not shape outputs: batch sizes)."""
+    config = config or {}
     torch.set_num_threads(max(threads, 1))
     run = wildcards.get("run")
+    batch_size = config.get("evaluation", {}).get("batch_size", 256)
     if rule in ("eval_prepare", "eval_prepare_lfw"):
+        import pyarrow.parquet as pq
+
         from .faces import prepare_dataset
+        from .fingerprint import dataset_fingerprint
+
+        from ..preprocess.shard import ShardConfig
 
         name = wildcards["dataset"]
-        prepare_dataset(name, params["dataset"], params["pre"], outputs["item_table"], outputs["crops"],
-                        provenance(rule, params["seed"], {"dataset": params["dataset"], "preprocess": params["pre"]},
-                                   dataset=name), pairs_out=outputs.get("pairs"), workers=max(threads, 1))
+        # still images: the video-only settings (sampling rate, decoder) are the defaults and unused
+        faces = {"sample_fps": ShardConfig.sample_fps, "decoder": ShardConfig.decoder, **params["faces"]}
+        prepare_dataset(name, params["dataset"], faces, outputs["item_table"], outputs["crops"],
+                        provenance(rule, None, {"dataset": params["dataset"], "preprocess": params["faces"]},
+                                   dataset=name), pairs_out=outputs.get("pairs"), workers=max(threads, 1),
+                        device=params["device"])
+        items = pq.read_table(outputs["item_table"])
+        fingerprint = dataset_fingerprint(params["dataset"], items)
+        log.info("%s: input fingerprint %s (%d source files, metadata %s)", name, fingerprint["input_fingerprint"],
+                 fingerprint["source_files"], fingerprint["metadata_files"])
+        write_parquet(items, outputs["item_table"],
+                      dict(read_provenance(outputs["item_table"]), dataset_inputs=fingerprint))
     elif rule == "eval_features":
         from .features import write_item_features
 
-        aug = params["augment"]
-        write_item_features(inputs["encoder"], inputs["item_table"], inputs["crops"], outputs["features"], aug["resize"],
-                            aug["crop"], provenance("eval_features", params["seed"], {"augment": aug}, run=run,
-                                                    dataset=wildcards["dataset"]),
-                            batch_size=params["evaluation"]["batch_size"])
+        view = params["view"]
+        write_item_features(inputs["encoder"], inputs["item_table"], inputs["crops"], outputs["features"],
+                            view["resize"], view["crop"],
+                            provenance("eval_features", None, {"view": view}, run=run, dataset=wildcards["dataset"],
+                                       corpus=wildcards["corpus"],
+                                       training_data=_encoder_training_data(inputs["encoder"])),
+                            batch_size=batch_size, device=params["device"])
     elif rule == "eval_corpus_features":
         from .features import write_corpus_features
 
-        aug, ev = params["augment"], params["evaluation"]
+        view = params["view"]
         write_corpus_features(inputs["encoder"], list(inputs["shards"]), outputs["features"],
-                              ev["corpus_frames_per_track"], aug["resize"], aug["crop"],
-                              provenance("eval_corpus_features", params["seed"], {"augment": aug}, run=run),
-                              batch_size=ev["batch_size"])
+                              params["frames_per_track"], view["resize"], view["crop"],
+                              provenance("eval_corpus_features", None, {"view": view}, run=run,
+                                         corpus=wildcards["corpus"],
+                                         training_data=_encoder_training_data(inputs["encoder"])),
+                              batch_size=batch_size, device=params["device"])
     elif rule == "eval_linear":
         name, seed = wildcards["dataset"], params["seed"]
         if name == "affectnet":
@@ -51,10 +96,13 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
                                           linear.FER2013_CLASSES, valence_arousal=False)
         else:
             res = linear.lfw_probe(inputs["item_table"], inputs["features"], inputs["pairs"], run, seed,
-                                   params["evaluation"]["lfw_min_images"])
+                                   params["lfw_min_images"])
+        res.update(_provenance_of_result(inputs, params, wildcards))
         linear.write_json(res, outputs["result"])
     elif rule == "identity_leak":
-        linear.write_json(linear.identity_leak(inputs["features"], run, params["seed"]), outputs["result"])
+        res = linear.identity_leak(inputs["features"], run, params["seed"])
+        res.update(_provenance_of_result(inputs, params, wildcards))
+        linear.write_json(res, outputs["result"])
     elif rule == "default_result":
         shutil.copyfile(inputs["result"], outputs["result"])
     elif rule == "ablation":
@@ -71,9 +119,13 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
 
         name = wildcards["dataset"]
         n, names = (8, linear.AFFECTNET_CLASSES) if name == "affectnet" else (7, linear.FER2013_CLASSES)
-        aug = params["augment"]
-        linear.write_json(finetune(inputs["encoder"], inputs["item_table"], inputs["crops"], n, names, aug["resize"],
-                                   aug["crop"], params["finetune"], params["seed"], run, name), outputs["result"])
+        view = params["view"]
+        res = finetune(inputs["encoder"], inputs["item_table"], inputs["crops"], n, names, view["resize"],
+                       view["crop"], params["finetune"], params["seed"], run, name, device=params["device"])
+        res["training_data"] = _encoder_training_data(inputs["encoder"])
+        res.update(corpus=wildcards["corpus"], dataset_inputs=dict(
+            read_provenance(inputs["item_table"]).get("dataset_inputs") or {}, path=params["dataset_path"]))
+        linear.write_json(res, outputs["result"])
     elif rule == "figures":
         write_figures(inputs, outputs, run)
     else:
@@ -83,7 +135,6 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
 def write_figures(inputs: dict, outputs: dict, run: str) -> None:
     """Training curves, confusion matrices and the 2-D embedding plot of one run."""
     import json
-    from pathlib import Path
 
     import numpy as np
     import pyarrow.parquet as pq
@@ -92,10 +143,8 @@ def write_figures(inputs: dict, outputs: dict, run: str) -> None:
     from .features import features_numpy
 
     plots.training_curves(Path(inputs["encoder"]).parent / "metrics.jsonl", outputs["training"], f"pretraining: {run}")
-    for name in ("affectnet", "fer2013"):
-        res = json.loads(Path(inputs[name]).read_text())
-        plots.confusion_matrix(res["expression"]["confusion"], res["classes"], outputs[name],
-                               f"{name}, linear probe (accuracy {res['expression']['accuracy']:.3f})")
+    for name in ("affectnet", "fer2013"):          # the confusion matrix, or the reason it is not computable
+        plots.expression_confusion(json.loads(Path(inputs[name]).read_text()), outputs[name], name)
     items = pq.read_table(inputs["affectnet_items"]).to_pandas()
     x = features_numpy(pq.read_table(inputs["affectnet_features"]).column("feature"))
     sel = np.isfinite(x).all(1) & (items.split == "test").to_numpy() & items.label.between(0, 7).to_numpy()

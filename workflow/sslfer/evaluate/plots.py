@@ -1,8 +1,13 @@
-"""Figures for the report: training curves, confusion matrices, 2-D embeddings, the ablation chart (PNG)."""
+"""Figures for the report: training curves, confusion matrices, 2-D embeddings, the ablation chart (PNG).
+
+What the data cannot support (a measure recorded as not computable, a panel with fewer than two finite rows)
+becomes a panel or figure carrying the reason instead of an error.
+"""
 
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +23,21 @@ def _save(fig, path: str | Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return path
+
+
+def note_panel(ax, title: str, text: str) -> None:
+    """An empty panel titled ``title`` that says ``text`` (why it has no plot)."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, textwrap.fill(text, 44), ha="center", va="center", fontsize=8, transform=ax.transAxes,
+            wrap=True)
+    ax.set_title(title, fontsize=9)
+
+
+def note_figure(out: str | Path, title: str, text: str) -> Path:
+    """A one-panel figure that says why the plot ``title`` is missing."""
+    fig, ax = plt.subplots(figsize=(5.5, 2.2))
+    note_panel(ax, title, text)
+    return _save(fig, out)
 
 
 def training_curves(metrics_jsonl: str | Path, out: str | Path, title: str) -> Path:
@@ -61,19 +81,43 @@ def confusion_matrix(matrix: list[list[int]], classes: list[str], out: str | Pat
     return _save(fig, out)
 
 
+def expression_confusion(result: dict, out: str | Path, dataset: str) -> Path:
+    """The confusion matrix of a linear-probe result file's ``expression``, or a note with the reason where the
+    result records it as not computable."""
+    expr = result["expression"]
+    title = f"{dataset}, linear probe"
+    if expr.get("computable") is False:
+        return note_figure(out, title, f"not computable: {expr.get('reason')}")
+    return confusion_matrix(expr["confusion"], result["classes"], out, f"{title} (accuracy {expr['accuracy']:.3f})")
+
+
 def pca_2d(x: np.ndarray) -> np.ndarray:
-    """First two principal components of the rows of ``x`` (deterministic sign)."""
+    """First two principal components of the rows of ``x`` (deterministic sign); a component the data lacks
+    (one feature, or one row) is 0."""
+    x = np.asarray(x, np.float64)
     x = x - x.mean(0)
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     vt = vt[:2] * np.sign(vt[:2, :1] + 1e-12)
-    return x @ vt.T
+    xy = x @ vt.T
+    return np.hstack([xy, np.zeros((len(x), 2 - xy.shape[1]))])
 
 
 def embedding_plot(x_expr: np.ndarray, expression: list[str], x_id: np.ndarray, identity: list[str],
                    out: str | Path, title: str) -> Path:
-    """2-D PCA of expression-labelled features (coloured by expression) and of pretraining frames (by identity)."""
+    """2-D PCA of expression-labelled features (coloured by expression) and of pretraining frames (by identity).
+
+    Rows with non-finite features are left out (and counted in the panel title); a panel with fewer than two
+    rows left says so instead of plotting.
+    """
     fig, ax = plt.subplots(1, 2, figsize=(12, 5))
     for a, x, labels, name in ((ax[0], x_expr, expression, "expression"), (ax[1], x_id, identity, "identity")):
+        x, labels = np.asarray(x, np.float64).reshape(len(labels), -1), np.asarray(labels, dtype=object)
+        finite = np.isfinite(x).all(1)
+        x, labels = x[finite], labels[finite]
+        dropped = f", {int((~finite).sum())} non-finite rows left out" if not finite.all() else ""
+        if len(x) < 2:
+            note_panel(a, f"coloured by {name}", f"not plotted: {len(x)} row(s) with finite features{dropped}")
+            continue
         xy = pca_2d(x)
         names = sorted(set(labels))
         cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
@@ -81,7 +125,7 @@ def embedding_plot(x_expr: np.ndarray, expression: list[str], x_id: np.ndarray, 
         for k, n in enumerate(names):
             sel = lab == n
             a.scatter(xy[sel, 0], xy[sel, 1], s=6, color=cmap(k % cmap.N), label=n if len(names) <= 12 else None)
-        a.set_title(f"coloured by {name} ({len(names)})")
+        a.set_title(f"coloured by {name} ({len(names)}{dropped})")
         if len(names) <= 12:
             a.legend(fontsize=7, markerscale=2)
     fig.suptitle(title)
@@ -91,13 +135,23 @@ def embedding_plot(x_expr: np.ndarray, expression: list[str], x_id: np.ndarray, 
 def ablation_chart(rows: list[dict], metrics: list[tuple[str, str]], out: str | Path,
                    chance: dict[str, float] | None = None) -> Path:
     """Bar chart, one panel per metric, one bar per run name (mean ± std over seeds); a dashed line at the
-    metric's chance level where ``chance`` has one."""
+    metric's chance level where ``chance`` has one. A cell recorded as not computable (``{"computable": false,
+    "reason"}``) gets an ``n/c`` mark instead of a bar; a metric no run has is a panel giving the reason."""
     fig, ax = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 4.2), squeeze=False)
     names = [r["variant"] for r in rows]
     for a, (key, label) in zip(ax[0], metrics):
-        mean = [r[key]["mean"] if r.get(key) else np.nan for r in rows]
-        std = [r[key]["std"] if r.get(key) else 0 for r in rows]
+        cells = [r.get(key) for r in rows]
+        have = [isinstance(c, dict) and "mean" in c for c in cells]
+        nc = [isinstance(c, dict) and c.get("computable") is False for c in cells]
+        if not any(have):
+            reasons = sorted({str(c.get("reason")) for c, n in zip(cells, nc) if n})
+            note_panel(a, label, "not computable: " + "; ".join(reasons) if reasons else "no values")
+            continue
+        mean = [c["mean"] if h else np.nan for c, h in zip(cells, have)]
+        std = [c["std"] if h else 0 for c, h in zip(cells, have)]
         a.bar(range(len(rows)), mean, yerr=std, color="tab:blue", alpha=0.8)
+        for i in np.flatnonzero(nc):
+            a.text(i, 0, "n/c", ha="center", va="bottom", fontsize=7, rotation=90, color="tab:red")
         a.set_xticks(range(len(rows)), names, rotation=60, ha="right", fontsize=7)
         if chance and key in chance:
             a.axhline(chance[key], color="grey", linestyle="--", linewidth=1, label="chance")

@@ -5,13 +5,19 @@ seeded split of the TRAINING rows (the test rows never enter selection), refits 
 scores the test rows once. Splits are made per class (and per group where groups are given: a group, e.g. a
 face track, is never divided), in sorted class/group order with a ``numpy`` generator seeded from
 ``(seed, purpose)``, so the same inputs and seed give the same numbers. Results are plain JSON-ready dicts.
+
+A probe that the data cannot support (too few classes, people, identities, tracks or rows) raises
+:class:`NotComputable` with the reason and the counts behind it; :func:`measure` turns that into the recorded
+``{"computable": false, "reason": ...}``. Inconsistent input (labels out of range, a track of two identities)
+stays a plain ``ValueError``.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -29,6 +35,28 @@ DEFAULT_ALPHAS = (1e-1, 1.0, 10.0, 100.0, 1000.0)
 MAX_ITER = 2000
 # Generator streams: one per kind of split, so that nested splits are independent draws.
 _SELECT, _IDENTIFY, _LEAK = 1, 2, 3
+
+
+class NotComputable(ValueError):
+    """The data cannot support this measure; ``reason`` says why, ``counts`` holds the numbers behind it."""
+
+    def __init__(self, reason: str, **counts: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.counts = {k: int(v) for k, v in counts.items()}
+
+    def record(self) -> dict:
+        """The measure's entry in a result file."""
+        return {"computable": False, "reason": self.reason, **self.counts}
+
+
+def measure(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
+    """``fn(*args, **kwargs)`` with ``"computable": True`` first, or its :class:`NotComputable` record (logged)."""
+    try:
+        return {"computable": True, **fn(*args, **kwargs)}
+    except NotComputable as e:
+        log.warning("%s: not computable: %s", getattr(fn, "__name__", "measure"), e.reason)
+        return e.record()
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
@@ -87,8 +115,11 @@ def linear_classifier(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarr
     """
     train_x, test_x = np.asarray(train_x), np.asarray(test_x)
     train_y, test_y = _labels(train_y, n_classes), _labels(test_y, n_classes)
+    if len(test_y) == 0:
+        raise NotComputable("no test rows", n_train=len(train_y), n_test=0)
     if len(np.unique(train_y)) < 2:
-        raise ValueError("the training rows hold fewer than two classes")
+        raise NotComputable("the training rows hold fewer than two classes", n_train=len(train_y),
+                            n_train_classes=len(np.unique(train_y)))
     rng = _rng(seed, _SELECT)
     split = "groups" if train_groups is not None else "stratified"
     held = holdout_mask(train_y, select_fraction, rng, train_groups)
@@ -96,7 +127,8 @@ def linear_classifier(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarr
         log.warning("no class has two training groups; selecting C on a stratified row split")
         split, held = "stratified", holdout_mask(train_y, select_fraction, rng)
     if not held.any() or len(np.unique(train_y[~held])) < 2:
-        raise ValueError("the training rows are too few to hold out a selection split")
+        raise NotComputable("the training rows are too few to hold out a selection split (no class has two "
+                            "training rows)", n_train=len(train_y), n_train_classes=len(np.unique(train_y)))
     selection = []
     for C in Cs:
         model = _fit_classifier(train_x[~held], train_y[~held], C, class_weight, seed)
@@ -122,6 +154,15 @@ def linear_classifier(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarr
     }
 
 
+def _targets(v: np.ndarray, n: int, names: Sequence[str]) -> np.ndarray:
+    """``(n, len(names))`` float64 targets (``n`` may be 0)."""
+    v = np.asarray(v, np.float64)
+    v = v.reshape(n, -1) if n else v.reshape(0, v.shape[-1] if v.ndim > 1 else len(names))
+    if v.shape[1] != len(names):
+        raise ValueError(f"targets need {len(names)} columns ({', '.join(names)})")
+    return v
+
+
 def linear_regressor(train_x: np.ndarray, train_v: np.ndarray, test_x: np.ndarray, test_v: np.ndarray,
                      seed: int, alphas: Sequence[float] = DEFAULT_ALPHAS, select_fraction: float = 0.2,
                      names: Sequence[str] = ("valence", "arousal")) -> dict:
@@ -131,13 +172,13 @@ def linear_regressor(train_x: np.ndarray, train_v: np.ndarray, test_x: np.ndarra
     RMSE and Pearson r per dimension on the test rows.
     """
     train_x, test_x = np.asarray(train_x), np.asarray(test_x)
-    train_v = np.asarray(train_v, np.float64).reshape(len(train_x), -1)
-    test_v = np.asarray(test_v, np.float64).reshape(len(test_x), -1)
-    if train_v.shape[1] != len(names) or test_v.shape[1] != len(names):
-        raise ValueError(f"targets need {len(names)} columns ({', '.join(names)})")
+    train_v, test_v = _targets(train_v, len(train_x), names), _targets(test_v, len(test_x), names)
+    if len(test_v) == 0:
+        raise NotComputable("no test rows with targets", n_train=len(train_v), n_test=0)
     n_held = min(max(int(np.floor(select_fraction * len(train_v) + 0.5)), 1), len(train_v) - 2)
     if n_held < 1:
-        raise ValueError("the training rows are too few to hold out a selection split")
+        raise NotComputable("the training rows are too few to hold out a selection split (fewer than 3 rows "
+                            "with targets)", n_train=len(train_v))
     held = np.zeros(len(train_v), bool)
     held[_rng(seed, _SELECT).permutation(len(train_v))[:n_held]] = True
 
@@ -215,6 +256,8 @@ def pair_verification(feat_a: np.ndarray, feat_b: np.ndarray, same: np.ndarray,
     sim = _cosine(feat_a, feat_b)
     if sim.shape != same.shape:
         raise ValueError(f"{len(sim)} pairs of features but {len(same)} labels")
+    if len(same) == 0:
+        raise NotComputable("no usable pairs", n_pairs=0)
     if np.isscalar(folds):
         fold = np.zeros(len(same), int)
         for k, rows in enumerate(np.array_split(np.arange(len(same)), int(folds))):
@@ -223,7 +266,8 @@ def pair_verification(feat_a: np.ndarray, feat_b: np.ndarray, same: np.ndarray,
         fold = np.asarray(folds).reshape(-1)
     ids = np.unique(fold)
     if len(ids) < 2:
-        raise ValueError("pair verification needs at least two folds")
+        raise NotComputable("pair verification needs usable pairs in at least two folds", n_pairs=len(same),
+                            n_folds=len(ids))
     accs, thresholds = [], []
     for k in ids:
         test = fold == k
@@ -255,18 +299,22 @@ def identification(x: np.ndarray, people: np.ndarray, seed: int, test_fraction: 
                    min_per_person: int = 2, Cs: Sequence[float] = DEFAULT_CS) -> dict:
     """Closed-set people identification: per-person split, linear probe and cosine 1-NN accuracy.
 
-    People with fewer than ``min_per_person`` (at least 2) images are dropped and counted.
+    People with fewer than ``min_per_person`` (at least 2) images are dropped and counted. Fewer than two
+    people left: :class:`NotComputable`. A linear probe the training images cannot support (no person with
+    two training images to select C on) is recorded as not computable inside ``linear``; 1-NN still counts.
     """
     x, people = np.asarray(x), np.asarray(people).reshape(-1)
     names, counts = np.unique(people, return_counts=True)
-    keep_names = names[counts >= max(min_per_person, 2)]
+    least = max(min_per_person, 2)
+    keep_names = names[counts >= least]
     keep = np.isin(people, keep_names)
     if len(keep_names) < 2:
-        raise ValueError(f"fewer than two people have {max(min_per_person, 2)} or more images")
+        raise NotComputable(f"fewer than two people have {least} or more images ({len(keep_names)} of "
+                            f"{len(names)} people do)", n_people=len(keep_names), n_people_total=len(names))
     x, y = x[keep], np.searchsorted(keep_names, people[keep])
     test = holdout_mask(y, test_fraction, _rng(seed, _IDENTIFY))
     n = len(keep_names)
-    linear = linear_classifier(x[~test], y[~test], x[test], y[test], seed, n, Cs=Cs, detailed=False)
+    linear = measure(linear_classifier, x[~test], y[~test], x[test], y[test], seed, n, Cs=Cs, detailed=False)
     nn1 = classification_report(y[test], _nearest_neighbour(x[~test], y[~test], x[test]), n)
     return {
         "linear": linear,
@@ -286,7 +334,8 @@ def identity_leak(x: np.ndarray, identity: np.ndarray, track: np.ndarray, seed: 
 
     Identities with fewer than two tracks are skipped and counted. C is selected on held-out training tracks.
     Chance is given both as 1/n_identities and as the test accuracy of always predicting the most frequent
-    training identity.
+    training identity. A corpus with fewer than two identities of two or more tracks (e.g. one video per
+    person) cannot support the probe: :class:`NotComputable`.
     """
     x = np.asarray(x)
     identity, track = np.asarray(identity).reshape(-1), np.asarray(track).reshape(-1)
@@ -298,7 +347,10 @@ def identity_leak(x: np.ndarray, identity: np.ndarray, track: np.ndarray, seed: 
     n_tracks = np.array([len(np.unique(track[identity == name])) for name in names])
     keep_names = names[n_tracks >= 2]
     if len(keep_names) < 2:
-        raise ValueError("fewer than two identities have two or more tracks")
+        raise NotComputable(
+            f"fewer than two identities have two or more tracks ({len(keep_names)} of {len(names)} identities, "
+            f"{len(tracks)} tracks): the probe tests on held-out tracks of identities it was trained on",
+            n_identities_total=len(names), n_identities_with_two_tracks=len(keep_names), n_tracks=len(tracks))
     keep = np.isin(identity, keep_names)
     x, track, y = x[keep], track[keep], np.searchsorted(keep_names, identity[keep])
     test = holdout_mask(y, test_fraction, _rng(seed, _LEAK), track)

@@ -55,7 +55,7 @@ def write_summary(pairs: str, swaps: list[str], descriptors: list[str], out: str
 def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: dict) -> None:
     """Dispatch a Snakemake rule to the function above or to the swap / descriptor stages."""
     if rule == "pairs_index":
-        write_pairs(inputs["manifest"], list(inputs["shards"]), params["pairs"], outputs["pairs"], params["seed"])
+        write_pairs(inputs["manifest"], list(inputs["shards"]), params["pairs"], outputs["pairs"], None)
     elif rule == "swap_shard":
         from ..swap.shard import swap_shard
 
@@ -66,9 +66,10 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
     elif rule == "descriptors_shard":
         from ..descriptors.shard import describe_shard
 
-        prov = provenance("descriptors_shard", params["seed"], {"descriptors": params["descriptors"]},
+        prov = provenance("descriptors_shard", None, {"descriptors": params["descriptors"]},
                           shard=shard_of(outputs["descriptors"]))
-        describe_shard(inputs["frames"], inputs["crops"], outputs["descriptors"], params["descriptors"], prov)
+        describe_shard(inputs["frames"], inputs["crops"], outputs["descriptors"], params["descriptors"], prov,
+                       params.get("device", "cpu"))
     elif rule == "swap_qc":
         from ..swap.qc import write_swaps_sheet
 

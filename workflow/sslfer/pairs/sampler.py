@@ -1,6 +1,6 @@
 """Per-epoch draws of (anchor, positive, hard-negative anchor, its positive) from ``pairs.parquet``.
 
-The reference fixed one draw per track for the whole run (reference-method.md §9.2); here every epoch draws
+The reference fixed one draw per track for the whole run (made once, with its dataset); here every epoch draws
 afresh from a generator seeded by ``(seed, epoch)``, so a run is reproducible and a resumed run draws what an
 uninterrupted one would. Rules, per track:
 

@@ -5,6 +5,12 @@ Frames are sampled at ``sample_fps`` (default 25/6, the rate of the VoxCeleb1 fa
 Decoding goes through the file once, in order, converting only the sampled frames. Failures never
 raise: a frame that cannot be decoded is yielded with ``None`` and the error, and a stream that breaks
 off yields its remaining sampled frames that way.
+
+Frame folders: OpenCV decodes a truncated JPEG into a partly grey image with only a libjpeg warning on
+stderr, which would then pass as a frame without a face. So a JPEG is first checked for its end-of-image
+marker after the start of its first scan (:func:`jpeg_is_complete`; the header is walked segment by
+segment, so an EXIF thumbnail's own end marker does not count, and trailing bytes after the marker are
+allowed); one without it is yielded as ``None`` with ``<file>: truncated JPEG``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,48 @@ def sample_indices(n_frames: int, fps: float, sample_fps: float) -> np.ndarray:
 
 
 Frame = tuple[int, "np.ndarray | None", "str | None"]
+
+
+SOI, EOI, SOS = b"\xff\xd8", b"\xff\xd9", 0xDA
+#: markers without a length field (TEM, RSTn, SOI, EOI)
+_STANDALONE = {0x01, *range(0xD0, 0xDA)}
+
+
+def jpeg_is_complete(data: bytes) -> bool:
+    """False for a JPEG whose data ends before its end-of-image marker (True for non-JPEG data)."""
+    if not data.startswith(SOI):
+        return True
+    i, n = 2, len(data)
+    while i + 4 <= n:                      # walk the header segments up to the first scan
+        if data[i] != 0xFF:
+            return False                   # not a marker where one must be: corrupt header
+        marker = data[i + 1]
+        if marker == 0xFF:                 # fill byte
+            i += 1
+        elif marker in _STANDALONE:
+            i += 2
+        else:
+            end = i + 2 + ((data[i + 2] << 8) | data[i + 3])
+            if marker == SOS:
+                return data.rfind(EOI, end) != -1   # entropy-coded data never holds FFD9 (byte stuffing)
+            i = end
+    return False
+
+
+def read_jpeg(path: Path) -> tuple["np.ndarray | None", "str | None"]:
+    """``(bgr, None)`` or ``(None, error naming the file)`` for one frame file."""
+    import cv2
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f"{path}: unreadable file ({type(exc).__name__}: {exc.strerror or exc})"
+    if not jpeg_is_complete(data):
+        return None, f"{path}: truncated JPEG (no end-of-image marker; {len(data)} bytes)"
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if bgr is None:
+        return None, f"{path}: unreadable JPEG"
+    return bgr, None
 
 
 def _decord_frames(path: Path, wanted: np.ndarray) -> Iterator[Frame]:
@@ -68,18 +116,13 @@ def iter_frames(source: str | Path, kind: str, n_frames: int, fps: float, sample
         return
     source = Path(source)
     if kind == "frames":
-        import cv2
-
         files = frame_files(source)
         for idx in wanted:
             if idx >= len(files):
                 yield int(idx), None, f"{source}: frame {idx} missing"
                 continue
-            bgr = cv2.imread(str(files[idx]), cv2.IMREAD_COLOR)
-            if bgr is None:
-                yield int(idx), None, f"{files[idx]}: unreadable JPEG"
-            else:
-                yield int(idx), np.ascontiguousarray(bgr[..., ::-1]), None
+            bgr, err = read_jpeg(files[idx])
+            yield int(idx), None if bgr is None else np.ascontiguousarray(bgr[..., ::-1]), err
         return
     if backend not in DECODERS:
         raise ValueError(f"unknown decoder {backend!r} (one of {', '.join(DECODERS)})")

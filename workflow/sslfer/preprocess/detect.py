@@ -12,13 +12,13 @@ Frames larger than ``max_side`` are downscaled for detection and the boxes scale
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..backends.model_files import DEFAULT_INSIGHTFACE_DIR, detector_files, require  # noqa: F401 (re-exported)
+
 DETECTORS = ("dlib_hog", "dlib_mmod", "opencv_haar", "insightface")
-DEFAULT_INSIGHTFACE_DIR = "~/.insightface/models/buffalo_l"
 
 
 @dataclass
@@ -36,7 +36,7 @@ class FaceDetector:
     """One of :data:`DETECTORS`, loaded once."""
 
     def __init__(self, backend: str = "dlib_hog", upsample: int = 1, max_side: int = 640,
-                 model_dir: str | None = None, track_face_px: int = 0) -> None:
+                 model_dir: str | None = None, track_face_px: int = 0, device: object = "cpu") -> None:
         if backend not in DETECTORS:
             raise ValueError(f"config preprocess.detect.backend: unknown detector {backend!r} "
                              f"(one of {', '.join(DETECTORS)})")
@@ -49,18 +49,17 @@ class FaceDetector:
         elif backend == "dlib_mmod":
             import dlib
 
-            from ..backends.model_files import dlib_model_path
-
-            self._mmod = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_detector")))
+            (mmod,) = require(detector_files(backend))
+            self._mmod = dlib.cnn_face_detection_model_v1(str(mmod))
         elif backend == "insightface":
-            from ..backends.model_files import require_file
-
-            onnx = require_file(Path(model_dir or DEFAULT_INSIGHTFACE_DIR).expanduser() / "det_10g.onnx",
-                                "preprocess.detect.model_dir", "insightface SCRFD detector of the buffalo_l pack")
+            (onnx,) = require(detector_files(backend, model_dir))
             from insightface.model_zoo import get_model
 
-            self._scrfd = get_model(str(onnx), providers=["CPUExecutionProvider"])
-            self._scrfd.prepare(ctx_id=-1, input_size=(640, 640), det_thresh=0.5)
+            from ..device import onnx_ctx_id, onnx_providers
+
+            providers = onnx_providers(device)        # config key `device`; the dlib/OpenCV detectors are CPU code
+            self._scrfd = get_model(str(onnx), providers=providers)
+            self._scrfd.prepare(ctx_id=onnx_ctx_id(providers), input_size=(640, 640), det_thresh=0.5)
         else:
             path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
             self._haar = cv2.CascadeClassifier(path)

@@ -18,25 +18,23 @@ from unittest import mock
 
 import numpy as np
 
-from ..backends.model_files import require_file
+from ..backends.model_files import INSIGHTFACE_68  # noqa: F401 (re-exported)
+from ..backends.model_files import FAN_WEIGHTS_FILE, landmark_files, require, torch_hub_dir
 
 LANDMARKERS = ("dlib68", "fan", "insightface")
-INSIGHTFACE_68 = "1k3d68.onnx"
-FAN_WEIGHTS_FILE = "2DFAN4-11f355bf06.pth.tar"
 
 
 def default_fan_weights() -> Path:
     """Where face-alignment caches the 2D FAN-4 weights."""
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / FAN_WEIGHTS_FILE
+    return torch_hub_dir() / "checkpoints" / FAN_WEIGHTS_FILE
 
 
 class Landmarker:
     """One of :data:`LANDMARKERS`, loaded once."""
 
-    def __init__(self, backend: str = "dlib68", fan_weights: str | Path | None = None, device: str = "cpu",
+    def __init__(self, backend: str = "dlib68", fan_weights: str | Path | None = None, device: object = "cpu",
                  model_dir: str | Path | None = None) -> None:
+        """``device``: the config key ``device`` (a setting or torch.device) for ``fan`` and ``insightface``."""
         if backend not in LANDMARKERS:
             raise ValueError(f"config preprocess.landmarks.backend: unknown landmark backend {backend!r} "
                              f"(one of {', '.join(LANDMARKERS)})")
@@ -44,24 +42,28 @@ class Landmarker:
         if backend == "dlib68":
             import dlib
 
-            from ..backends.model_files import dlib_model_path
-
+            (predictor,) = require(landmark_files(backend))
             self._dlib = dlib
-            self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68")))
+            self._predictor = dlib.shape_predictor(str(predictor))
         elif backend == "insightface":
-            from .detect import DEFAULT_INSIGHTFACE_DIR
-
-            onnx = require_file(Path(model_dir or DEFAULT_INSIGHTFACE_DIR).expanduser() / INSIGHTFACE_68,
-                                "preprocess.landmarks.model_dir", "insightface 68-point model of the buffalo_l pack")
+            (onnx,) = require(landmark_files(backend, model_dir=model_dir))
+            import onnxruntime
             from insightface.model_zoo.landmark import Landmark
 
-            self._insight = Landmark(str(onnx))
-            self._insight.prepare(ctx_id=-1)
+            from ..device import onnx_ctx_id, onnx_providers
+
+            providers = onnx_providers(device)
+            session = onnxruntime.InferenceSession(str(onnx), providers=providers)
+            self._insight = Landmark(str(onnx), session=session)
+            self._insight.prepare(ctx_id=onnx_ctx_id(providers))
         else:
-            weights = require_file(fan_weights or default_fan_weights(), "preprocess.landmarks.fan_weights",
-                                   "face-alignment's 2D FAN-4 weights; sslfer never downloads them")
+            (weights,) = require(landmark_files(backend, fan_weights=fan_weights))
             import face_alignment
             import face_alignment.api
+
+            from ..device import resolve_device
+
+            device = str(resolve_device(device))        # face-alignment wants "cpu" / "cuda:N"
 
             # hand face-alignment the local file instead of letting it fetch its URL; boxes come from our
             # detector, so its own detector is the file-based one that loads nothing

@@ -7,29 +7,40 @@ Inputs (config ``corpora.<name>.format``):
 - ``frame_tree``: VoxCeleb1 ``unzippedIntervalFaces/data/<Name>/1.6/<youtube_id>/<track>/<n>.jpg``; one
   track folder = one face track at 25/6 fps; identity = the VoxCeleb1 id of ``<Name>`` from
   ``vox1_meta.csv`` (tab-separated) when given, else the name itself. Frame files are sorted by their
-  integer stem, never lexically; a track's ``n_frames`` counts its JPEGs.
-- ``csv``: a file with columns ``path,identity`` (paths relative to the CSV's folder or absolute).
+  integer stem, never lexically; a track's ``n_frames`` counts its JPEGs (``.jpg``/``.jpeg``, any case).
+- ``csv``: a file with a header row naming the columns ``path`` and ``identity`` (others are ignored);
+  paths relative to the CSV's folder or absolute. A wrong header or malformed rows are config errors
+  (:func:`read_csv_listing`; :func:`sslfer.config.prepare_config` reports them before any job starts).
 
-Probing never raises: an unreadable or empty video becomes a row with ``status`` and ``error``.
-Rows are sorted by ``video_id`` and cut into shards of ``shard_size`` rows.
+Probing never raises: a listed file that does not exist becomes a row with status ``missing_file``, an
+unreadable or empty video one with ``status`` and ``error``. Sources are probed on ``workers`` threads with
+a progress bar (stderr: the rule log); rows are sorted by ``video_id`` and cut into shards of
+``shard_size`` rows, whatever the number of workers.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import dataclass
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import cv2
 import pyarrow as pa
+from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
 #: VoxCeleb1's dense face tracks are every 6th frame of 25 fps video.
 FRAME_TREE_FPS = 25.0 / 6.0
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+FRAME_SUFFIXES = (".jpg", ".jpeg")
+CSV_COLUMNS = ("path", "identity")
 
 MANIFEST_SCHEMA = pa.schema([
     ("video_id", pa.string()), ("identity", pa.string()), ("source_path", pa.string()), ("kind", pa.string()),
@@ -54,16 +65,86 @@ class Probe:
         return self.n_frames / self.fps if self.fps > 0 else 0.0
 
 
+def is_frame_file(name: str) -> bool:
+    """A frame-tree JPEG by its name: ``.jpg`` or ``.jpeg``, any case."""
+    return name.lower().endswith(FRAME_SUFFIXES)
+
+
 def frame_files(folder: Path) -> list[Path]:
     """The JPEGs of a track folder in numeric order of their stems (non-numeric stems last, by name)."""
-    files = [p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and p.is_file()]
-    return sorted(files, key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.name))
+    files = [p for p in folder.iterdir() if is_frame_file(p.name) and p.is_file()]
+    return sorted(files, key=lambda p: (0, int(p.stem), p.name) if p.stem.isdigit() else (1, 0, p.name))
+
+
+def frame_folders(root: Path) -> set[Path]:
+    """Every folder under ``root`` that holds a frame JPEG (symlinked folders followed, like ``rglob``)."""
+    return {Path(d) for d, _, files in os.walk(root, followlinks=True) if any(is_frame_file(f) for f in files)}
+
+
+@dataclass
+class CsvListing:
+    """A ``csv`` corpus listing: its data rows and what is wrong with its structure."""
+
+    path: Path
+    rows: list[tuple[int, str, str]] = field(default_factory=list)   # (line number, path, identity)
+    header_error: str | None = None
+    malformed: list[int] = field(default_factory=list)              # line numbers of malformed rows
+
+    def resolve(self, listed: str) -> Path:
+        """A listed path: absolute as given, else relative to the CSV's folder."""
+        src = Path(listed)
+        return src if src.is_absolute() else self.path.parent / src
+
+    def problems(self, shown: int = 5) -> list[str]:
+        """One message per structural problem (empty list when the listing is usable)."""
+        if self.header_error:
+            return [self.header_error]
+        if self.malformed:
+            lines = ", ".join(str(n) for n in self.malformed[:shown]) + (", …" if len(self.malformed) > shown else "")
+            return [f"{self.path}: {len(self.malformed)} malformed row(s) (line {lines}): each row needs "
+                    f"a non-empty path and identity and as many fields as the header"]
+        return []
+
+
+def read_csv_listing(path: str | Path) -> CsvListing:
+    """Parse a ``csv`` corpus listing (UTF-8, BOM tolerated; blank lines skipped), never raising on content."""
+    out = CsvListing(Path(path))
+    with open(out.path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        lacking = [c for c in CSV_COLUMNS if c not in header]
+        if lacking:
+            out.header_error = (f"{out.path} line 1: header {','.join(header) or '(empty file)'} lacks "
+                                f"{', '.join(lacking)} (the first row must name the columns: path,identity)")
+            return out
+        cp, ci = header.index("path"), header.index("identity")
+        for rec in reader:
+            if not rec:
+                continue
+            if len(rec) != len(header) or not rec[cp].strip() or not rec[ci].strip():
+                out.malformed.append(reader.line_num)
+            else:
+                out.rows.append((reader.line_num, rec[cp].strip(), rec[ci].strip()))
+    return out
+
+
+def missing_listed(listing: CsvListing, workers: int = 8) -> list[tuple[int, str]]:
+    """(line, path) of every listed file that does not exist (checked on ``workers`` threads)."""
+    folder = str(listing.path.parent)        # plain strings: pathlib costs more than the stat itself
+    paths = [p if os.path.isabs(p) else os.path.join(folder, p) for _, p, _ in listing.rows]
+    batches = [paths[i:i + 1024] for i in range(0, len(paths), 1024)]
+    exists = [ok for batch in ordered_map(lambda b: [os.path.exists(p) for p in b], batches, workers) for ok in batch]
+    return [(line, p) for (line, _, _), p, ok in zip(listing.rows, paths, exists) if not ok]
 
 
 def probe_video(path: Path) -> Probe:
     """Frames, fps and size of a video from its container header (no decoding of the whole file)."""
     try:
-        if path.stat().st_size == 0:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return Probe(status="missing_file", error=f"{path}: file not found")
+        if size == 0:
             return Probe(status="empty_file", error=f"{path}: zero-byte file")
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -95,7 +176,7 @@ def probe_frame_folder(folder: Path) -> Probe:
     return Probe(len(files), FRAME_TREE_FPS, status="probe_error", error=f"{folder}: first frames unreadable")
 
 
-def _read_meta(meta: Path | None) -> dict[str, str]:
+def read_meta(meta: Path | None) -> dict[str, str]:
     """VGGFace1 name → VoxCeleb1 id from a tab-separated ``vox1_meta.csv`` (header row tolerated)."""
     if meta is None:
         return {}
@@ -116,30 +197,56 @@ def list_sources(fmt: str, path: Path, meta: Path | None = None) -> list[tuple[s
                 rel = p.relative_to(path).with_suffix("")
                 items.append((rel.as_posix(), rel.parts[0], p, "video"))
     elif fmt == "frame_tree":
-        names = _read_meta(meta)
-        folders = {f.parent for f in path.rglob("*.jpg")}
-        for folder in folders:
+        names = read_meta(meta)
+        for folder in frame_folders(path):
             rel = folder.relative_to(path)
             name = rel.parts[0]
             items.append((rel.as_posix(), names.get(name, name), folder, "frames"))
     elif fmt == "csv":
-        with open(path, newline="") as fh:
-            for i, row in enumerate(csv.DictReader(fh)):
-                src = Path(row["path"])
-                src = src if src.is_absolute() else path.parent / src
-                items.append((f"{i:08d}/{src.stem}", row["identity"], src, "video"))
+        listing = read_csv_listing(path)
+        if listing.problems():
+            raise ValueError(f"{path}: " + "; ".join(listing.problems()))
+        for i, (_, listed, identity) in enumerate(listing.rows):
+            src = listing.resolve(listed)
+            items.append((f"{i:08d}/{src.stem}", identity, src, "video"))
     else:
         raise ValueError(f"unknown corpus format {fmt!r} (video_tree, frame_tree, csv)")
     return sorted(items)
 
 
+def _probe(source: tuple[str, str, Path, str]) -> Probe:
+    return probe_video(source[2]) if source[3] == "video" else probe_frame_folder(source[2])
+
+
+def ordered_map(fn: Callable, items: Iterable, workers: int, window: int = 64) -> Iterator:
+    """``map(fn, items)`` on ``workers`` threads, results in input order, at most ``window × workers``
+    items in flight (memory stays bounded for a million-video corpus)."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def build_manifest(fmt: str, path: str | Path, meta: str | Path | None, shard_size: int,
-                   min_duration_s: float = 0.0) -> pa.Table:
-    """Probe every source and assign shards. ``min_duration_s``: shorter tracks get status ``too_short``
-    (kept and processed, but flagged: they cannot give a HardNeg pair)."""
+                   min_duration_s: float = 0.0, workers: int = 1) -> pa.Table:
+    """Probe every source on ``workers`` threads and assign shards. ``min_duration_s``: shorter tracks get
+    status ``too_short`` (kept and processed, but flagged: they cannot give a HardNeg pair). The table is
+    the same for any ``workers``."""
+    sources = list_sources(fmt, Path(path), Path(meta) if meta else None)
+    probes = []
+    with tqdm(total=len(sources), desc="manifest probe", mininterval=5.0, unit="source") as bar:
+        for pr in ordered_map(_probe, sources, workers):
+            probes.append(pr)
+            bar.update()
     rows = []
-    for i, (vid, ident, src, kind) in enumerate(list_sources(fmt, Path(path), Path(meta) if meta else None)):
-        pr = probe_video(src) if kind == "video" else probe_frame_folder(src)
+    for i, ((vid, ident, src, kind), pr) in enumerate(zip(sources, probes)):
         if pr.status == "ok" and pr.duration_s < min_duration_s:
             pr.status, pr.error = "too_short", f"{vid}: {pr.duration_s:.2f} s < {min_duration_s:.2f} s"
         if pr.error:

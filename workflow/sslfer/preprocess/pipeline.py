@@ -17,19 +17,21 @@ from .shard import ShardConfig, process_shard
 log = logging.getLogger(__name__)
 
 
-def shard_config(pre: dict) -> ShardConfig:
-    """:class:`ShardConfig` from the ``preprocess`` config section."""
+def shard_config(pre: dict, device: str = "cpu") -> ShardConfig:
+    """:class:`ShardConfig` from the ``preprocess`` config section (and the top-level ``device`` setting)."""
     return ShardConfig(sample_fps=pre["sample_fps"], decoder=pre["decoder"], detector=pre["detect"]["backend"],
                        upsample=pre["detect"]["upsample"], max_side=pre["detect"]["max_side"],
                        landmarks=pre["landmarks"]["backend"], crop_size=pre["crop_size"],
                        detector_model_dir=pre["detect"].get("model_dir"), track_face_px=pre["detect"]["track_face_px"],
                        fan_weights=pre["landmarks"].get("fan_weights"),
-                       landmarks_model_dir=pre["landmarks"].get("model_dir"))
+                       landmarks_model_dir=pre["landmarks"].get("model_dir"), device=str(device),
+                       video_timeout_s=pre.get("video_timeout_s", ShardConfig.video_timeout_s))
 
 
-def write_manifest(corpus: dict, pre: dict, out: str | Path, seed: int) -> None:
-    """Probe the corpus and write ``videos.parquet``."""
-    table = build_manifest(corpus["format"], corpus["path"], corpus.get("meta"), pre["shard_size"], pre["min_track_s"])
+def write_manifest(corpus: dict, pre: dict, out: str | Path, seed: int | None, workers: int = 1) -> None:
+    """Probe the corpus (``workers`` files at a time) and write ``videos.parquet``."""
+    table = build_manifest(corpus["format"], corpus["path"], corpus.get("meta"), pre["shard_size"], pre["min_track_s"],
+                           workers=workers)
     counts = Counter(table.column("status").to_pylist())
     log.info("manifest: %d videos in %d shards; status %s", table.num_rows,
              len(set(table.column("shard").to_pylist())), dict(sorted(counts.items())))
@@ -44,11 +46,11 @@ def shard_ids(manifest: str | Path) -> list[str]:
 
 
 def run_shard(manifest: str | Path, shard: int, pre: dict, frames_out: str | Path, crops_out: str | Path,
-              seed: int) -> Counter:
-    """Process shard ``shard`` of the manifest."""
+              seed: int, device: str = "cpu") -> Counter:
+    """Process shard ``shard`` of the manifest (``device``: the config key, for fan / insightface)."""
     table = pq.read_table(manifest)
     sub = table.filter(pc.equal(table.column("shard"), shard))
-    cfg = shard_config(pre)
+    cfg = shard_config(pre, device)
     prov = provenance("preprocess_shard", seed, {"preprocess": pre}, shard=shard,
                       backends={"decode": cfg.decoder, "detect": cfg.detector, "landmarks": cfg.landmarks})
     return process_shard(sub, cfg, frames_out, crops_out, prov)
@@ -67,13 +69,13 @@ def write_summary(manifest: str | Path, shard_files: list[str], out: str | Path)
     return summary
 
 
-def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: dict) -> None:
+def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: dict, threads: int = 1) -> None:
     """Dispatch a Snakemake rule to the function above."""
     if rule == "preprocess_manifest":
-        write_manifest(params["corpus"], params["pre"], outputs["manifest"], params["seed"])
+        write_manifest(params["corpus"], params["pre"], outputs["manifest"], params.get("seed"), workers=threads)
     elif rule == "preprocess_shard":
         run_shard(inputs["manifest"], int(wildcards["shard"]), params["pre"], outputs["frames"], outputs["crops"],
-                  params["seed"])
+                  params.get("seed"), params.get("device", "cpu"))
     elif rule == "preprocess_summary":
         write_summary(inputs["manifest"], list(inputs["shards"]), outputs["summary"])
     elif rule == "preprocess_qc":

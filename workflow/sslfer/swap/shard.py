@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from ..npy import atomic_crops
+from ..npy import atomic_crops, remove_stale_temps
 from ..parquet import LANDMARKS_TYPE, landmarks_array, landmarks_numpy, write_parquet
 from .donors import DonorPool, choose_donors, read_frames
 from .faceswap import DEGENERATE, OK, fit_transform, render_swap
@@ -120,6 +120,8 @@ def swap_shard(frames_parquets: list[str | Path], shard: int, out_parquet: str |
     settings, :class:`SwapConfig`); write both outputs atomically; return the row status counts."""
     c = SwapConfig(**cfg)
     out_parquet, out_npy = Path(out_parquet), Path(out_npy)
+    for folder in sorted({out_parquet.parent, out_npy.parent}):
+        remove_stale_temps(folder)                   # temporary files of killed jobs
     frames = read_frames(frames_parquets)
     pool = DonorPool.from_frames(frames)
     expr, n_no_crop, n_capped = expression_frames(frames, shard, c.max_frames_per_track)

@@ -1,7 +1,7 @@
 """Evaluation sets in the real datasets' layouts: AffectNet-, FER2013- and LFW-style stills.
 
 Every image is a pure function of ``(seed, dataset, image index)``; identities come from number ranges
-disjoint from the pretraining corpus (see :data:`IDENTITY_BASE`). Layouts follow ``shared/DATASETS.md``:
+disjoint from the pretraining corpus (see :data:`IDENTITY_BASE`). Layouts follow ``docs/datasets.md``:
 
 - AffectNet: ``Manually_Annotated_Images/<dir>/<sha1>.jpg`` and ``Manually_Annotated_file_lists/``
   ``training.csv`` (with header) / ``validation.csv`` (without, as in the real release), columns

@@ -1,4 +1,4 @@
-"""Batched, seeded tensor augmentations for contrastive pretraining (reference-method.md §6, §9.7).
+"""Batched, seeded tensor augmentations for contrastive pretraining (the reference's list, below).
 
 The reference applies, per image with PIL: landmark-region mask (p 0.8) → Resize 128 → RandomCrop 112 →
 horizontal flip (p 0.5) → ColorJitter(0.4, 0.4, 0.4, 0.2) (always in view 1, p 0.8 in view 2) →

@@ -5,7 +5,7 @@ Layout of a batch of ``2N`` embeddings: rows ``0..N-1`` are the first views of N
 instance is an anchor A or a hard-negative anchor NA of some track, and the trainer orders rows as
 ``[A, NA, P, NP]``.
 
-MaskFN (reference-method.md §5, fixed as in §9.6):
+MaskFN (the reference's, with its defects fixed as noted):
 
 - candidates of row ``i``: every other row except its positive, rows of the same track (``group``) and rows
   without a descriptor (``valid``) — the reference let same-track hard negatives and failed, all-black

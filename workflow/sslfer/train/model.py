@@ -23,7 +23,7 @@ def make_backbone(name: str) -> tuple[nn.Module, int]:
 
 
 class ContrastiveModel(nn.Module):
-    """Backbone → (the downstream feature) → projection head Linear–ReLU–Linear (reference-method.md §6)."""
+    """Backbone → (the downstream feature) → projection head Linear–ReLU–Linear (the reference's)."""
 
     def __init__(self, backbone: str = "resnet18", projection_dim: int = 128) -> None:
         super().__init__()

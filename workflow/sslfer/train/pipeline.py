@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -11,58 +12,77 @@ from pathlib import Path
 
 import torch
 
+from ..descriptors.backends import sha256_file
+from ..device import describe, require_gpus, resolve_device
 from .trainer import TrainConfig, Variant
 
 log = logging.getLogger(__name__)
 
 
-def train_config(pre: dict, variant: str, seed: int) -> TrainConfig:
-    """:class:`TrainConfig` from the ``pretrain`` config section and a variant name."""
-    aug, fn = pre["augment"], pre["mask_fn"]
+def train_config(settings: dict, seed: int, checkpoint_every: int = 50) -> TrainConfig:
+    """:class:`TrainConfig` from a run's training settings (the ``pretrain`` section's shaping keys with the chosen
+    variant's switches under ``switches``; see ``pretrain_settings`` in ``workflow/rules/common.smk``)."""
+    aug, fn = settings["augment"], settings["mask_fn"]
     return TrainConfig(
-        variant=Variant(**pre["variants"][variant]), backbone=pre["backbone"], projection_dim=pre["projection_dim"],
-        temperature=pre["temperature"], batch_tracks=pre["batch_tracks"], steps=pre["steps"], lr=pre["lr"],
-        weight_decay=pre["weight_decay"], warmup_steps=pre["warmup_steps"], schedule=pre["schedule"],
-        swap_p=pre["swap_p"], fn_threshold=fn["threshold"], fn_lambda=fn["lambda"], fn_attract=fn["attract"],
+        variant=Variant(**settings["switches"]), backbone=settings["backbone"],
+        projection_dim=settings["projection_dim"], temperature=settings["temperature"],
+        batch_tracks=settings["batch_tracks"], steps=settings["steps"], lr=settings["lr"],
+        weight_decay=settings["weight_decay"], warmup_steps=settings["warmup_steps"], schedule=settings["schedule"],
+        swap_p=settings["swap_p"], fn_threshold=fn["threshold"], fn_lambda=fn["lambda"], fn_attract=fn["attract"],
         resize=aug["resize"], crop=aug["crop"], landmark_mask_p=aug["landmark_mask_p"],
-        checkpoint_every=pre["checkpoint_every"], sync_bn=pre["sync_bn"], seed=seed)
+        checkpoint_every=checkpoint_every, sync_bn=settings["sync_bn"], seed=seed)
+
+
+def training_data_digest(files: list[str | Path], corpus_dir: str | Path) -> str:
+    """Fingerprint of a run's training data: the content of every Parquet table it reads (manifest, pairs index,
+    frame/swap tables, descriptors) and the size of every pixel array. The arrays are written by the same jobs as
+    the tables beside them, whose rows (boxes, landmarks, transforms, statuses) pin down what the pixels are.
+    Paths count relative to the corpus folder, so the digest does not depend on the working directory."""
+    h = hashlib.sha256()
+    root = Path(corpus_dir).resolve()
+    for f in sorted(Path(f).resolve() for f in files):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        h.update((sha256_file(f) if f.suffix == ".parquet" else f"size={f.stat().st_size}").encode() + b"\n")
+    return h.hexdigest()[:16]
 
 
 def train(job: dict) -> None:
-    """Run one pretraining job (``job``: paths, the pretrain section, variant, seed, pairs distribution)."""
+    """Run one pretraining job (``job``: input files, output folder, training settings, seed, corpus)."""
     from .data import TrainingData
     from .trainer import Trainer
 
-    cfg = train_config(job["pretrain"], job["variant"], job["seed"])
-    cfg.distribution = job.get("distribution", cfg.distribution)
-    torch.set_num_threads(job["pretrain"]["threads"])
+    cfg = train_config(job["settings"], job["seed"], job["checkpoint_every"])
+    cfg.distribution = job["distribution"]
+    torch.set_num_threads(job["threads"])
     v = cfg.variant
-    data = TrainingData(job["pairs"], job["frames_dir"], job["swaps_dir"] if v.face_swap else None,
-                        job["descriptors_dir"] if v.mask_fn != "off" else None)
+    corpus_dir = Path(job["pairs"]).parent
+    data = TrainingData(job["pairs"], corpus_dir / "frames", corpus_dir / "swaps" if v.face_swap else None,
+                        corpus_dir / "descriptors" if v.mask_fn != "off" else None)
     if v.face_swap and not data.has_swaps:
         log.warning("variant %s uses FaceSwap but no swap succeeded: positives stay unswapped", job["variant"])
-    log.info("variant %s: %s; %d usable frames; config digest %s", job["variant"], v, data.index.n_frames, cfg.digest())
-    record = {"variant": job["variant"], "pretrain": job["pretrain"], "seed": job["seed"], "corpus": job["corpus"]}
-    Trainer(data, cfg, job["out_dir"]).fit(record)
+    data_digest = training_data_digest(job["data_files"], corpus_dir)
+    log.info("corpus %s, variant %s: %s; %d usable frames; settings digest %s, training-data fingerprint %s",
+             job["corpus"], job["variant"], v, data.index.n_frames, cfg.digest(), data_digest)
+    record = {"variant": job["variant"], "pretrain": job["settings"], "seed": job["seed"], "corpus": job["corpus"]}
+    local = os.environ.get("LOCAL_RANK")         # under torchrun: this rank's GPU
+    device = f"cuda:{local}" if local is not None else resolve_device(job["device"])
+    trainer = Trainer(data, cfg, job["out_dir"], device=str(device), data_digest=data_digest)
+    log.info("%s", describe(trainer.device))
+    trainer.fit(record)
 
 
-def run_pretrain(inputs: dict, outputs: dict, params: dict, wildcards: dict) -> None:
-    """The ``pretrain`` rule: train in this process, or under ``torchrun`` when more than one GPU is asked for;
-    the ``random_encoder`` rule: save an untrained encoder (the ablation's floor)."""
-    if "pretrain" not in params:
-        from .model import random_encoder
-
-        random_encoder(outputs["encoder"], params["backbone"], params["seed"],
-                       {"variant": "random", "seed": params["seed"]})
-        log.info("untrained %s encoder (seed %d) → %s", params["backbone"], params["seed"], outputs["encoder"])
-        return
+def run_pretrain(inputs: dict, outputs: dict, params: dict, wildcards: dict, threads: int = 1,
+                 checkpoint_every: int = 50) -> None:
+    """The ``pretrain`` rule: train in this process, or under ``torchrun`` when more than one GPU is asked for."""
     out_dir = Path(outputs["encoder"]).parent
-    job = {"pairs": inputs["pairs"], "frames_dir": str(Path(inputs["pairs"]).parent / "frames"),
-           "swaps_dir": str(Path(inputs["pairs"]).parent / "swaps"),
-           "descriptors_dir": str(Path(inputs["pairs"]).parent / "descriptors"), "out_dir": str(out_dir),
-           "pretrain": params["pretrain"], "variant": params["variant"], "seed": params["seed"],
-           "distribution": params["distribution"], "corpus": params["corpus"]}
-    gpus = params["pretrain"]["gpus"]
+    files = [inputs["pairs"], inputs["manifest"]] + [f for k in ("frames", "crops", "swap_tables", "swaps",
+                                                               "descriptors") for f in inputs.get(k, [])]
+    job = {"pairs": inputs["pairs"], "data_files": [str(f) for f in files], "out_dir": str(out_dir),
+           "settings": params["settings"], "variant": params["variant"], "seed": params["seed"],
+           "distribution": params["distribution"], "corpus": wildcards["corpus"], "threads": threads,
+           "checkpoint_every": checkpoint_every, "device": params["device"]}
+    gpus = params["settings"]["gpus"]
+    require_gpus(gpus)           # pretrain.gpus > 0 without a GPU is an error, never a silent CPU run
     if gpus <= 1:
         train(job)
         return
@@ -74,3 +94,11 @@ def run_pretrain(inputs: dict, outputs: dict, params: dict, wildcards: dict) -> 
     log.info("starting DDP on %d GPUs: %s", gpus, " ".join(cmd))
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     subprocess.run(cmd, check=True, env=env)
+
+
+def run_random_encoder(outputs: dict, params: dict) -> None:
+    """The ``random_encoder`` rule: an untrained encoder (the ablation's floor)."""
+    from .model import random_encoder
+
+    random_encoder(outputs["encoder"], params["backbone"], params["seed"], {"variant": "random", "seed": params["seed"]})
+    log.info("untrained %s encoder (seed %d) → %s", params["backbone"], params["seed"], outputs["encoder"])

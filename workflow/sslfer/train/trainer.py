@@ -78,8 +78,11 @@ class TrainConfig:
     seed: int = 0
 
     def digest(self) -> str:
-        """Hash of everything that shapes the training trajectory (a checkpoint resumes only on a match)."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of every setting that shapes the training trajectory, except how long it runs (``steps``) and how
+        often it is saved (``checkpoint_every``): a checkpoint resumes only on a match, so a longer run continues a
+        finished shorter one. (Under the cosine schedule the continued steps follow the new length's curve.)"""
+        shaping = {k: v for k, v in asdict(self).items() if k not in ("steps", "checkpoint_every")}
+        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -176,8 +179,10 @@ def contrastive_loss(z: torch.Tensor, batch_meta: dict, cfg: TrainConfig):
 class Trainer:
     """Pretrain one variant into ``out_dir`` (``encoder.pt``, ``checkpoint.pt``, ``metrics.jsonl``)."""
 
-    def __init__(self, data: TrainingData, cfg: TrainConfig, out_dir: str | Path, device: str | None = None) -> None:
+    def __init__(self, data: TrainingData, cfg: TrainConfig, out_dir: str | Path, device: str | None = None,
+                 data_digest: str = "") -> None:
         self.data, self.cfg, self.out = data, cfg, Path(out_dir)
+        self.data_digest = data_digest        # fingerprint of the training data (see pipeline.training_data_digest)
         self.out.mkdir(parents=True, exist_ok=True)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
@@ -213,28 +218,58 @@ class Trainer:
             return
         tmp = self.checkpoint_path.with_suffix(f".tmp-{os.getpid()}")
         torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                    "digest": self.cfg.digest()}, tmp)
+                    "digest": self.cfg.digest(), "data_digest": self.data_digest}, tmp)
         os.replace(tmp, self.checkpoint_path)
 
+    def _mismatch(self, ck: dict) -> str | None:
+        """Why checkpoint ``ck`` cannot continue this run, or None when it can."""
+        if ck.get("digest") != self.cfg.digest():
+            return f"its settings digest {ck.get('digest')} is not this run's {self.cfg.digest()}"
+        if ck.get("data_digest") != self.data_digest:
+            return f"its training-data fingerprint {ck.get('data_digest')} is not this run's {self.data_digest}"
+        if int(ck["step"]) > self.cfg.steps:
+            return f"it is at step {ck['step']}, beyond pretrain.steps = {self.cfg.steps}"
+        return None
+
+    def _move_aside(self) -> Path:
+        """Move ``checkpoint.pt`` and ``metrics.jsonl`` to the first free ``aside-<n>/`` folder (never deleted)."""
+        n = 1
+        while (self.out / f"aside-{n}").exists():
+            n += 1
+        aside = self.out / f"aside-{n}"
+        aside.mkdir()
+        for name in ("checkpoint.pt", "metrics.jsonl"):
+            if (self.out / name).exists():
+                os.replace(self.out / name, aside / name)
+        return aside
+
     def try_resume(self) -> bool:
-        """Continue from ``checkpoint.pt`` when it was made by the same config; True if resumed."""
+        """Continue from ``checkpoint.pt`` when it was made by the same settings on the same training data (True
+        if resumed); a checkpoint that does not match is moved aside with a warning, never resumed or deleted."""
         if not self.checkpoint_path.is_file():
+            log.info("no checkpoint in %s: training from step 0", self.out)
             return False
         ck = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        if ck.get("digest") != self.cfg.digest():
-            log.warning("%s was made by another config: starting from scratch", self.checkpoint_path)
+        why = self._mismatch(ck)
+        if why is not None:
+            if _world() > 1:
+                dist.barrier()                   # every rank has read it before rank 0 moves it
+            aside = self._move_aside() if self.rank == 0 else None
+            log.warning("%s does not match this run (%s): moved to %s; training from step 0",
+                        self.checkpoint_path, why, aside)
             return False
         self.model.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["optimizer"])
         self.step = int(ck["step"])
-        log.info("resuming from %s at step %d", self.checkpoint_path, self.step)
+        log.info("resuming from %s at step %d (of %d)", self.checkpoint_path, self.step, self.cfg.steps)
         return True
 
     def save_encoder(self, config_record: dict) -> Path:
         path = self.out / "encoder.pt"
         if self.rank == 0:
             save_encoder(path, self.model, self.cfg.backbone,
-                         {"train_config": asdict(self.cfg), "config": config_record, "steps": self.step})
+                         {"train_config": asdict(self.cfg), "config": config_record, "steps": self.step,
+                          "data_digest": self.data_digest})
         return path
 
     # ---------------------------------------------------------------------------------------------- steps
