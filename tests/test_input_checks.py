@@ -288,3 +288,21 @@ def test_jpeg_completeness_check(frames):
     with_thumb = full[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + full[2:]
     cut = with_thumb[: len(with_thumb) * 3 // 4]
     assert jpeg_is_complete(with_thumb) and b"\xff\xd9" in cut and not jpeg_is_complete(cut)
+
+
+def test_stray_bytes_between_jpeg_segments_are_skipped_as_the_decoder_does(frames):
+    full = _jpeg(frames[0])
+    app0_end = 4 + int.from_bytes(full[4:6], "big")              # after SOI and the APP0 segment
+    stray = full[:app0_end] + b"\x00\x00" + full[app0_end:]       # libjpeg warns and decodes this image
+    assert cv2.imdecode(np.frombuffer(stray, np.uint8), cv2.IMREAD_COLOR) is not None
+    assert jpeg_is_complete(stray) and not jpeg_is_complete(stray[: len(stray) // 2])
+
+
+def test_a_link_back_up_a_frame_tree_is_not_a_second_copy(frames, tmp_path):
+    from sslfer.preprocess.manifest import frame_folders
+
+    track = tmp_path / "data" / "Some_Name" / "1.6" / "abcdefghijk" / "1"
+    track.mkdir(parents=True)
+    (track / "1.jpg").write_bytes(_jpeg(frames[0]))
+    (track / "loop").symlink_to(tmp_path / "data")             # a cycle
+    assert frame_folders(tmp_path / "data") == {track}

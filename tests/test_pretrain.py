@@ -152,7 +152,9 @@ def test_raising_steps_continues_a_finished_run(corpus_dir, tmp_path, caplog):
         longer = Trainer(data, SMALL, tmp_path, data_digest="d")               # steps 4 → 6
         enc = longer.fit({"note": "long"})
     assert "resuming from" in caplog.text and "at step 4 (of 6)" in caplog.text
-    assert longer.step == 6 and torch.load(enc, weights_only=False)["steps"] == 6
+    record = torch.load(enc, weights_only=False)
+    assert longer.step == 6 and record["steps"] == 6
+    assert record["segments"] == [[0, 4], [4, 6]] and record["hardware"] == "cpu x1"     # a continued run says so
     assert not (tmp_path / "aside-1").exists()
     assert [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == list(range(1, 7))
     assert any(not torch.equal(four[k], v) for k, v in longer.model.state_dict().items() if k in four)

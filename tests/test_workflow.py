@@ -176,7 +176,7 @@ def yaml_key(override: dict) -> str:
 def test_each_setting_reruns_exactly_what_it_shapes(workflow_run, tmp_path):
     assert _jobs(workflow_run, "all") == {}
     # LFW's identification threshold: only the LFW probe and its copy at results/
-    assert _jobs(workflow_run, "all", {"evaluation": {"lfw_min_images": 3}}, tmp_path) == {
+    assert _jobs(workflow_run, "all", {"evaluation": {"lfw_min_images": 5}}, tmp_path) == {
         "eval_linear": 1, "default_result": 1, "all": 1}
     # frames sampled per track for the identity leak: the corpus features and what reads them
     assert _jobs(workflow_run, "all", {"evaluation": {"corpus_frames_per_track": 4}}, tmp_path) == {
@@ -239,6 +239,11 @@ def test_a_second_corpus_gets_its_own_encoder_and_results(workflow_run, tmp_path
     assert leak["corpus"] == "mine" and leak["n_identities"] == 2
     assert _tree_digest(workflow_run / "results" / "synth") == first                   # the first corpus untouched
     assert not (workflow_run / "results" / "mine" / "pretrain" / "all" / "aside-1").exists()
+    # editing the corpus's listing reruns its manifest and what follows, not the evaluation sets
+    assert _jobs(workflow_run, "all", override, tmp_path) == {}
+    csv.write_text("path,identity\n" + "".join(f"{v},{v.parts[-3]}\n" for v in mine[:3]))
+    edited = _jobs(workflow_run, "all", override, tmp_path)
+    assert edited["preprocess_manifest"] == 1 and "eval_prepare" not in edited
 
 
 def test_a_corpus_of_one_video_per_person_completes_with_the_identity_leak_not_computable(workflow_run, tmp_path):

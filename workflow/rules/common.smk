@@ -36,11 +36,14 @@ def synth_outputs():
 
 
 def corpus_inputs(wildcards):
-    """The synth rule's output when the corpus lives under synth.root (so the DAG renders it first)."""
+    """The synth rule's output when the corpus lives under synth.root (so the DAG renders it first); else its
+    listing files (a csv corpus's CSV, the meta file), so that editing them reruns the manifest."""
     from sslfer.config import is_generated
 
-    generated = is_generated(config["corpora"][wildcards.corpus]["path"], SYNTH)
-    return [f"{SYNTH}/groundtruth/videos.parquet"] if generated else []
+    corpus = config["corpora"][wildcards.corpus]
+    if is_generated(corpus["path"], SYNTH):
+        return [f"{SYNTH}/groundtruth/videos.parquet"]
+    return ([corpus["path"]] if corpus["format"] == "csv" else []) + ([corpus["meta"]] if "meta" in corpus else [])
 
 
 def per_shard(*patterns):
@@ -119,17 +122,30 @@ def dataset_path(name):
 
 
 def eval_dataset_inputs(wildcards):
-    """The synth rule's output when the dataset is the generated one (so the DAG renders it first)."""
+    """The synth rule's output when the dataset is the generated one (so the DAG renders it first); else its
+    label and list files, so that editing them reruns its preparation."""
     from sslfer.config import is_generated
+    from sslfer.evaluate.fingerprint import metadata_files
 
-    return ([f"{SYNTH}/groundtruth/{wildcards.dataset}.parquet"]
-            if is_generated(dataset_path(wildcards.dataset), SYNTH) else [])
+    if is_generated(dataset_path(wildcards.dataset), SYNTH):
+        return [f"{SYNTH}/groundtruth/{wildcards.dataset}.parquet"]
+    return [str(f) for f in metadata_files(config["datasets"][wildcards.dataset])]
 
 
 def face_settings():
-    """The `preprocess` settings that aligning still images uses (detection, landmarks, crop size)."""
+    """The `preprocess` settings that aligning still images uses (detection, landmarks, crop size; the
+    tracked-face search is for videos only)."""
     pre = config["preprocess"]
-    return canonical({k: pre[k] for k in ("detect", "landmarks", "crop_size")})
+    return canonical({"detect": dict(pre["detect"], track_face_px=0), "landmarks": pre["landmarks"],
+                      "crop_size": pre["crop_size"]})
+
+
+def face_device():
+    """`device` where the face backends can use it (fan, insightface), else None: the dlib and OpenCV
+    backends run on the CPU whatever it says, so changing it must not rerun them."""
+    pre = config["preprocess"]
+    gpu = pre["detect"]["backend"] == "insightface" or pre["landmarks"]["backend"] in ("fan", "insightface")
+    return config["device"] if gpu else None
 
 
 def feature_settings():

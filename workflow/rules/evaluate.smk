@@ -16,7 +16,7 @@ rule eval_prepare:
     params:
         dataset=lambda wildcards: canonical(config["datasets"][wildcards.dataset]),
         faces=face_settings(),
-        device=config["device"],
+        device=face_device(),
     threads: config["evaluation"]["prepare_threads"]
     resources:
         mem_mb=4000,
@@ -42,7 +42,7 @@ rule eval_prepare_lfw:
     params:
         dataset=lambda wildcards: canonical(config["datasets"][wildcards.dataset]),
         faces=face_settings(),
-        device=config["device"],
+        device=face_device(),
     threads: config["evaluation"]["prepare_threads"]
     resources:
         mem_mb=4000,

@@ -48,7 +48,7 @@ rule descriptors_shard:
         descriptors="results/{corpus}/descriptors/shard={shard}/descriptors.parquet",
     params:
         descriptors=canonical(config["descriptors"]),
-        device=config["device"],
+        device=config["device"] if config["descriptors"]["backend"] == "resnet18_imagenet" else None,
     resources:
         mem_mb=2000,
     log:

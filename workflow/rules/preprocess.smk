@@ -32,7 +32,7 @@ rule preprocess_shard:
         crops="results/{corpus}/frames/shard={shard}/crops.npy",
     params:
         pre=canonical({k: v for k, v in config["preprocess"].items() if k not in ("shard_size", "min_track_s")}),
-        device=config["device"],
+        device=face_device(),
     resources:
         mem_mb=2000,
     log:

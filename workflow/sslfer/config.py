@@ -163,13 +163,16 @@ def _csv_corpus_errors(key: str, path: Path) -> list[str]:
     return []
 
 
-def _has_meta_rows(meta: Path) -> bool:
+def _meta_problem(meta: Path) -> str | None:
+    """Why ``meta`` gives no id rows (None when it does)."""
     from .preprocess.manifest import read_meta   # late: it imports the video libraries
 
     try:
-        return bool(read_meta(meta))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return False
+        rows = read_meta(meta)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return f"{meta} cannot be read ({type(exc).__name__}: {exc})"
+    return None if rows else (f"{meta} has no 'idNNNNN<tab>name' rows (vox1_meta.csv is tab-separated: "
+                              f"VoxCeleb1 ID, VGGFace1 ID, Gender, Nationality, Set)")
 
 
 def corpus_errors(config: dict, base: str | Path = ".") -> list[str]:
@@ -190,9 +193,9 @@ def corpus_errors(config: dict, base: str | Path = ".") -> list[str]:
             elif next(os.scandir(path), None) is None:
                 errors.append(f"config key '{key}': folder {path} is empty")
         meta = _present(corpus["meta"], synth_root, base) if "meta" in corpus else None
-        if meta is not None and not _has_meta_rows(meta):
-            errors.append(f"config key 'corpora.{name}.meta': {meta} has no 'idNNNNN<tab>name' rows (vox1_meta.csv "
-                          f"is tab-separated: VoxCeleb1 ID, VGGFace1 ID, Gender, Nationality, Set)")
+        problem = _meta_problem(meta) if meta is not None else None
+        if problem:
+            errors.append(f"config key 'corpora.{name}.meta': {problem}")
     return errors
 
 

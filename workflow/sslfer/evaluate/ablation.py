@@ -167,15 +167,20 @@ def markdown(rows: list[dict], seeds: list[int], chance: dict[str, float] | None
 
 
 def write_ablation(runs: dict[str, list[dict[str, str]]], variants: dict[str, dict], seeds: list[int],
-                   out_md: str, out_json: str, out_png: str) -> list[dict]:
-    """Collect, then write the table, its JSON and its chart."""
+                   out_md: str, out_json: str, out_png: str, corpus: str | None = None) -> list[dict]:
+    """Collect, then write the table, its JSON and its chart (``corpus``: the pretraining corpus, named in
+    the table's title and the JSON)."""
     rows = collect(runs, variants)
     first = next((files for seeds_ in runs.values() for files in seeds_), None)
     chance = chance_levels({name: json.loads(Path(p).read_text()) for name, p in first.items()}) if first else {}
-    Path(out_md).write_text(markdown(rows, seeds, chance))
+    table = markdown(rows, seeds, chance)
+    if corpus is not None:
+        title, _, rest = table.partition("\n")
+        table = f"{title[:-1]}; pretraining corpus {corpus})\n{rest}" if title.endswith(")") else table
+    Path(out_md).write_text(table)
     metrics = [{"key": k, "title": t, "higher_is_better": h} for k, t, _, _, h in METRICS]
     not_comp = [{"footnote": n, "metric": key, "reason": why} for (key, why), n in _footnotes(rows).items()]
-    write_json({"seeds": seeds, "chance": chance, "metrics": metrics, "rows": rows, "not_computable": not_comp},
+    write_json({"corpus": corpus, "seeds": seeds, "chance": chance, "metrics": metrics, "rows": rows, "not_computable": not_comp},
                out_json)
     ablation_chart(rows, [("affectnet_f1", "AffectNet EXPR-F1"), ("fer2013_acc", "FER2013 Acc"),
                           ("valence_ccc", "V-CCC"), ("identity_leak", "Identity leak Acc")], out_png,

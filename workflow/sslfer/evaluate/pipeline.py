@@ -22,11 +22,14 @@ def _provenance_of_result(inputs: dict, params: dict, wildcards: dict) -> dict:
     out = {"corpus": wildcards.get("corpus"), "encoder": feats.get("encoder"),
            "encoder_sha256": feats.get("encoder_sha256"), "training_data": feats.get("training_data")}
     if "item_table" in inputs:
-        items = read_provenance(inputs["item_table"])
-        out["dataset_inputs"] = dict(items.get("dataset_inputs") or {}, path=params["dataset_path"],
-                                     items_sha256=sha256_file(inputs["item_table"]),
-                                     items_file=str(Path(inputs["item_table"])))
+        out["dataset_inputs"] = _dataset_inputs(inputs["item_table"], params["dataset_path"])
     return out
+
+
+def _dataset_inputs(item_table: str, path: str) -> dict:
+    """An evaluation set's path, its input fingerprint (made by ``eval_prepare``) and its item table's hash."""
+    return dict(read_provenance(item_table).get("dataset_inputs") or {}, path=path,
+                items_sha256=sha256_file(item_table), items_file=str(Path(item_table)))
 
 
 def _encoder_training_data(encoder: str) -> dict:
@@ -59,7 +62,7 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
         prepare_dataset(name, params["dataset"], faces, outputs["item_table"], outputs["crops"],
                         provenance(rule, None, {"dataset": params["dataset"], "preprocess": params["faces"]},
                                    dataset=name), pairs_out=outputs.get("pairs"), workers=max(threads, 1),
-                        device=params["device"])
+                        device=params["device"] or "cpu")
         items = pq.read_table(outputs["item_table"])
         fingerprint = dataset_fingerprint(params["dataset"], items)
         log.info("%s: input fingerprint %s (%d source files, metadata %s)", name, fingerprint["input_fingerprint"],
@@ -113,7 +116,8 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
             key = re.sub(r"\W", "_", run_)          # as ablation_inputs() in common.smk
             files = {k.split("__")[1]: v for k, v in inputs.items() if k.startswith(f"{key}__")}
             runs.setdefault(run_.partition("/")[0], []).append(files)
-        write_ablation(runs, params["variants"], params["seeds"], outputs["table"], outputs["json"], outputs["chart"])
+        write_ablation(runs, params["variants"], params["seeds"], outputs["table"], outputs["json"], outputs["chart"],
+                       corpus=params["corpus"])
     elif rule == "eval_finetune":
         from .finetune import finetune
 
@@ -122,9 +126,8 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
         view = params["view"]
         res = finetune(inputs["encoder"], inputs["item_table"], inputs["crops"], n, names, view["resize"],
                        view["crop"], params["finetune"], params["seed"], run, name, device=params["device"])
-        res["training_data"] = _encoder_training_data(inputs["encoder"])
-        res.update(corpus=wildcards["corpus"], dataset_inputs=dict(
-            read_provenance(inputs["item_table"]).get("dataset_inputs") or {}, path=params["dataset_path"]))
+        res.update(corpus=wildcards["corpus"], training_data=_encoder_training_data(inputs["encoder"]),
+                   dataset_inputs=_dataset_inputs(inputs["item_table"], params["dataset_path"]))
         linear.write_json(res, outputs["result"])
     elif rule == "figures":
         write_figures(inputs, outputs, run)

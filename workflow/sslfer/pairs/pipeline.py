@@ -69,7 +69,7 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
         prov = provenance("descriptors_shard", None, {"descriptors": params["descriptors"]},
                           shard=shard_of(outputs["descriptors"]))
         describe_shard(inputs["frames"], inputs["crops"], outputs["descriptors"], params["descriptors"], prov,
-                       params.get("device", "cpu"))
+                       params.get("device") or "cpu")
     elif rule == "swap_qc":
         from ..swap.qc import write_swaps_sheet
 

@@ -50,8 +50,11 @@ def jpeg_is_complete(data: bytes) -> bool:
         return True
     i, n = 2, len(data)
     while i + 4 <= n:                      # walk the header segments up to the first scan
-        if data[i] != 0xFF:
-            return False                   # not a marker where one must be: corrupt header
+        if data[i] != 0xFF:                # stray bytes between segments: skipped, as libjpeg does
+            i = data.find(b"\xff", i)
+            if i == -1:
+                return False
+            continue
         marker = data[i + 1]
         if marker == 0xFF:                 # fill byte
             i += 1

@@ -21,6 +21,7 @@ blocks remove temporary files before the process exits with status 143.
 from __future__ import annotations
 
 import ctypes
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -28,6 +29,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 Work = Callable[[Any], Iterator[Any]]
 #: Builds the work function (loads the models); runs once per (re)started child.
@@ -170,7 +173,9 @@ class Watchdog:
             return None
         if proc.is_alive():
             proc.kill()
-        proc.join()
+        proc.join(10.0)                    # a child in uninterruptible I/O may not die at once: never block on it
+        if proc.is_alive():
+            log.warning("%s (pid %s) did not exit 10 s after SIGKILL; left to the kernel", self.name, proc.pid)
         return proc.exitcode
 
     def close(self) -> None:
@@ -185,10 +190,18 @@ class Watchdog:
 
     def results(self, task: Any) -> Iterator[Any]:
         """The task's results, streamed from the child; :class:`ItemFailed` on an error, timeout or crash."""
+        if self._proc is not None and not self._proc.is_alive():
+            self._kill()                   # died between two tasks (e.g. the OOM killer): a fresh one takes this
         if self._proc is None:
             self._start()
         conn = self._conn
-        conn.send(task)
+        try:
+            conn.send(task)
+        except OSError:                    # it died just now: once more with a fresh child
+            self._kill()
+            self._start()
+            conn = self._conn
+            conn.send(task)
         deadline = time.monotonic() + self.timeout_s
         done, in_sync = 0, False
         try:
@@ -196,7 +209,7 @@ class Watchdog:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not conn.poll(remaining):
                     self._kill()
-                    raise ItemFailed("timeout", f"no result within preprocess.video_timeout_s = "
+                    raise ItemFailed("timeout", f"not finished within preprocess.video_timeout_s = "
                                                 f"{self.timeout_s:g} s; worker killed, video skipped", done)
                 try:
                     kind, payload = conn.recv()

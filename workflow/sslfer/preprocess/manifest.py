@@ -77,8 +77,18 @@ def frame_files(folder: Path) -> list[Path]:
 
 
 def frame_folders(root: Path) -> set[Path]:
-    """Every folder under ``root`` that holds a frame JPEG (symlinked folders followed, like ``rglob``)."""
-    return {Path(d) for d, _, files in os.walk(root, followlinks=True) if any(is_frame_file(f) for f in files)}
+    """Every folder under ``root`` that holds a frame JPEG. Symlinked folders are followed (datasets are often
+    assembled from links), each real folder once: a link back up the tree is not a second copy of it."""
+    found, seen = set(), set()
+    for d, subdirs, files in os.walk(root, followlinks=True):
+        st = os.stat(d)
+        if (st.st_dev, st.st_ino) in seen:
+            subdirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        if any(is_frame_file(f) for f in files):
+            found.add(Path(d))
+    return found
 
 
 @dataclass
@@ -205,7 +215,7 @@ def list_sources(fmt: str, path: Path, meta: Path | None = None) -> list[tuple[s
     elif fmt == "csv":
         listing = read_csv_listing(path)
         if listing.problems():
-            raise ValueError(f"{path}: " + "; ".join(listing.problems()))
+            raise ValueError("; ".join(listing.problems()))
         for i, (_, listed, identity) in enumerate(listing.rows):
             src = listing.resolve(listed)
             items.append((f"{i:08d}/{src.stem}", identity, src, "video"))

@@ -75,7 +75,7 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
         write_manifest(params["corpus"], params["pre"], outputs["manifest"], params.get("seed"), workers=threads)
     elif rule == "preprocess_shard":
         run_shard(inputs["manifest"], int(wildcards["shard"]), params["pre"], outputs["frames"], outputs["crops"],
-                  params.get("seed"), params.get("device", "cpu"))
+                  params.get("seed"), params.get("device") or "cpu")
     elif rule == "preprocess_summary":
         write_summary(inputs["manifest"], list(inputs["shards"]), outputs["summary"])
     elif rule == "preprocess_qc":

@@ -39,9 +39,8 @@ def training_data_digest(files: list[str | Path], corpus_dir: str | Path) -> str
     the tables beside them, whose rows (boxes, landmarks, transforms, statuses) pin down what the pixels are.
     Paths count relative to the corpus folder, so the digest does not depend on the working directory."""
     h = hashlib.sha256()
-    root = Path(corpus_dir).resolve()
-    for f in sorted(Path(f).resolve() for f in files):
-        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+    for rel, f in sorted((Path(os.path.relpath(f, corpus_dir)).as_posix(), Path(f)) for f in files):
+        h.update(rel.encode() + b"\0")
         h.update((sha256_file(f) if f.suffix == ".parquet" else f"size={f.stat().st_size}").encode() + b"\n")
     return h.hexdigest()[:16]
 

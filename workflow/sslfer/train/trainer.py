@@ -205,6 +205,11 @@ class Trainer:
         self.ddp = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else None
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.schedule = Schedule(data, cfg)
+        #: what a checkpoint must also match: CPU and GPU runs, or other rank counts, differ numerically
+        self.hardware = f"{self.device.type} x{self.world}"
+        #: (first step, pretrain.steps) of each training session of this run: a run continued to a longer
+        #: ``steps`` says so, since under the cosine schedule it differs from a fresh run of that length
+        self.segments: list[list[int]] = []
         self.view1, self.view2 = _views(cfg)
         self.step = 0
 
@@ -218,7 +223,8 @@ class Trainer:
             return
         tmp = self.checkpoint_path.with_suffix(f".tmp-{os.getpid()}")
         torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                    "digest": self.cfg.digest(), "data_digest": self.data_digest}, tmp)
+                    "digest": self.cfg.digest(), "data_digest": self.data_digest, "hardware": self.hardware,
+                    "segments": self.segments}, tmp)
         os.replace(tmp, self.checkpoint_path)
 
     def _mismatch(self, ck: dict) -> str | None:
@@ -227,6 +233,8 @@ class Trainer:
             return f"its settings digest {ck.get('digest')} is not this run's {self.cfg.digest()}"
         if ck.get("data_digest") != self.data_digest:
             return f"its training-data fingerprint {ck.get('data_digest')} is not this run's {self.data_digest}"
+        if ck.get("hardware") != self.hardware:
+            return f"it was trained on {ck.get('hardware')}, this run is on {self.hardware}"
         if int(ck["step"]) > self.cfg.steps:
             return f"it is at step {ck['step']}, beyond pretrain.steps = {self.cfg.steps}"
         return None
@@ -261,6 +269,7 @@ class Trainer:
         self.model.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["optimizer"])
         self.step = int(ck["step"])
+        self.segments = list(ck.get("segments", []))
         log.info("resuming from %s at step %d (of %d)", self.checkpoint_path, self.step, self.cfg.steps)
         return True
 
@@ -269,7 +278,7 @@ class Trainer:
         if self.rank == 0:
             save_encoder(path, self.model, self.cfg.backbone,
                          {"train_config": asdict(self.cfg), "config": config_record, "steps": self.step,
-                          "data_digest": self.data_digest})
+                          "data_digest": self.data_digest, "hardware": self.hardware, "segments": self.segments})
         return path
 
     # ---------------------------------------------------------------------------------------------- steps
@@ -343,6 +352,8 @@ class Trainer:
         self.model.train()
         metrics = self.out / "metrics.jsonl"
         resumed = self.try_resume()
+        if not self.segments or self.segments[-1][1] != self.cfg.steps:
+            self.segments.append([self.step, self.cfg.steps])
         if self.rank == 0:
             kept = []
             if resumed and metrics.is_file():
