@@ -32,6 +32,8 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import sha256_file
+
 DLIB_MODELS = {
     "shape_predictor_68": "shape_predictor_68_face_landmarks.dat",
     "shape_predictor_5": "shape_predictor_5_face_landmarks.dat",
@@ -72,21 +74,11 @@ class ModelFile:
         if not self.path.is_file():
             return f"config key '{self.setting}': model file {self.path.name} not found at {self.path} ({self.hint})"
         if self.sha256_prefix:
-            digest = _sha256(self.path)
+            digest = sha256_file(self.path)
             if not digest.startswith(self.sha256_prefix):
                 return (f"config key '{self.setting}': {self.path} has SHA-256 {digest}, expected one starting "
                         f"{self.sha256_prefix} ({self.hint})")
         return None
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def dlib_model_location(name: str) -> Path | None:

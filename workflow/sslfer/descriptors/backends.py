@@ -24,7 +24,6 @@ config key ``device`` (:mod:`sslfer.device`; ``make_backend(cfg, device)``).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +31,7 @@ import cv2
 import numpy as np
 
 from ..backends.model_files import RESNET18_FILE, descriptor_files, require, torch_hub_dir
+from ..files import sha256_file
 from .patches import extract_patches
 
 BACKENDS = ("geometry_hog", "resnet18_imagenet")
@@ -116,15 +116,6 @@ class GeometryHog:
 def default_resnet18_weights() -> Path:
     """torchvision's cache file of the ImageNet ResNet-18 weights (``<torch hub dir>/checkpoints``)."""
     return torch_hub_dir() / "checkpoints" / RESNET18_FILE
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ResNet18ImageNet:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..descriptors.backends import sha256_file
+from ..files import sha256_file
 from ..device import describe, resolve_device
 from ..layout import shard_of
 from ..parquet import write_parquet

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..files import sha256_file
+
 ITEM_COLUMNS = ("item_id", "split", "path", "label", "valence", "arousal", "identity")
 
 
@@ -43,8 +45,6 @@ def _relative(path: str, root: Path) -> str:
 
 def dataset_fingerprint(cfg: dict, items: pa.Table) -> dict:
     """``{"path", "input_fingerprint", "metadata_files", "source_files"}`` of an evaluation set's item table."""
-    from ..descriptors.backends import sha256_file    # late: metadata_files is used when the DAG is built
-
     root = Path(cfg.get("path", cfg.get("data_home"))).resolve()
     h = hashlib.sha256()
     meta = metadata_files(cfg)

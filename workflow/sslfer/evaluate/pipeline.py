@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..descriptors.backends import sha256_file
+from ..files import sha256_file
 from ..parquet import provenance, read_provenance, write_parquet
 from . import linear
 

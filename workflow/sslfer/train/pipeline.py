@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..descriptors.backends import sha256_file
+from ..files import sha256_file
 from ..device import describe, require_gpus, resolve_device
 from .trainer import TrainConfig, Variant
 
