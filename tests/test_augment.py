@@ -3,7 +3,9 @@ mask's region, and agreement of jitter/blur with torchvision's per-image formula
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
+import yaml
 
 from sslfer.parquet import landmarks_numpy
 from sslfer.train.augment import (COMPONENTS, IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, augment, sample_params,
@@ -178,3 +181,123 @@ def test_view_configs_and_validation():
         AugmentConfig(resize=64, crop=72)
     with pytest.raises(ValueError, match="grey_p"):
         AugmentConfig(grey_p=1.5)
+
+
+# ------------------------------------------------------------------ config → views; random resized crop
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+#: For each key of the schema's pretrain.augment: (other valid value, the views it must change, other settings
+#: both runs share). Views: 1 = A/NA, 2 = P/NP. A key of the schema missing here fails the test below.
+ALTERNATIVES = {
+    "resize": [(80, (1, 2), {})],
+    "crop": [(48, (1, 2), {})],
+    "scale": [([0.3, 0.6], (1, 2), {})],
+    "ratio": [([0.5, 2.0], (1, 2), {"scale": [0.2, 1.0]})],         # the box's aspect: only with scale
+    "flip_p": [(1.0, (1, 2), {})],
+    "jitter": [([0.8, 0.0, 0.0, 0.0], (1, 2), {})],
+    "jitter_p": [([0.0, 0.8], (1,), {}), ([1.0, 0.0], (2,), {})],    # one probability per view
+    "blur_p": [(1.0, (1, 2), {})],
+    "blur_sigma": [([2.5, 3.0], (1, 2), {})],
+    "grey_p": [(1.0, (1, 2), {})],
+    "landmark_mask_p": [(0.0, (1, 2), {})],
+}
+
+
+def schema_augment_keys() -> dict:
+    schema = yaml.safe_load(SCHEMA.read_text())
+    return schema["properties"]["pretrain"]["properties"]["augment"]["properties"]
+
+
+@pytest.fixture(scope="module")
+def settings() -> dict:
+    """A run's training settings with every default filled in (as ``pretrain_settings`` in common.smk builds them)."""
+    from sslfer.config import prepare_config
+
+    pre = prepare_config({}, SCHEMA, base=SCHEMA.parents[1])["pretrain"]
+    out = {k: v for k, v in pre.items() if k not in ("variant", "variants", "threads", "checkpoint_every",
+                                                     "monitor_every")}
+    out["switches"] = pre["variants"]["simclr"]
+    return out
+
+
+def views_output(settings: dict, images, lm) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both views of the batch through ``train_config`` → ``_views`` → ``augment``, one fixed seed each."""
+    from sslfer.train.pipeline import train_config
+    from sslfer.train.trainer import _views
+
+    v1, v2 = _views(train_config(settings, seed=0))
+    return (augment(images, lm, v1, torch.Generator().manual_seed(21)),
+            augment(images, lm, v2, torch.Generator().manual_seed(21)))
+
+
+def differs(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape != b.shape or not torch.allclose(a, b, atol=1e-4)
+
+
+def test_each_augmentation_setting_reaches_the_views(batch, settings):
+    keys = schema_augment_keys()
+    assert set(ALTERNATIVES) == set(keys), "a pretrain.augment key has no alternative value in this test: add one"
+    images, lm = batch[0][:16], batch[1][:16]
+    for key, cases in ALTERNATIVES.items():
+        assert keys[key]["default"] == settings["augment"][key]
+        for value, views, shared in cases:
+            assert value != keys[key]["default"], key
+            base = copy.deepcopy(settings)
+            base["augment"].update(shared)
+            changed = copy.deepcopy(base)
+            changed["augment"][key] = value
+            before, after = views_output(base, images, lm), views_output(changed, images, lm)
+            for view in (1, 2):
+                assert differs(before[view - 1], after[view - 1]) == (view in views), \
+                    f"pretrain.augment.{key} = {value}: view {view} {'unchanged' if view in views else 'changed'}"
+
+
+def ramps(n: int, size: int = 128) -> torch.Tensor:
+    """uint8 (n, size, size, 3): red = 2·x, green = 2·y (exactly linear, so bilinear sampling gives 2·position)."""
+    x = torch.arange(size, dtype=torch.uint8) * 2
+    img = torch.empty((size, size, 3), dtype=torch.uint8)
+    img[..., 0], img[..., 1], img[..., 2] = x.view(1, -1), x.view(-1, 1), 100
+    return img.expand(n, size, size, 3).contiguous()
+
+
+def test_random_resized_crop_of_the_whole_image_is_bilinear_resampling(batch):
+    images, lm = batch
+    out, pix, params = run(images, lm, seed=5, resize=32, crop=32, scale=(1.0, 1.0), ratio=(1.0, 1.0), **OFF)
+    assert torch.equal(params.box, torch.tensor([[0.0, 0.0, 1.0, 1.0]], dtype=torch.float64).expand(len(images), 4))
+    ref = F.interpolate(as_float(images), size=(32, 32), mode="bilinear", align_corners=False, antialias=False)
+    assert (pix - ref).abs().max() < TOL
+
+
+def test_random_resized_crop_takes_a_box_of_the_drawn_size(batch):
+    n, size, crop = 64, 128, 32
+    images = ramps(n, size)
+    _, pix, params = run(images, None, seed=9, resize=crop, crop=crop, scale=(0.25, 0.25), ratio=(1.0, 1.0), **OFF)
+    box = params.box
+    assert torch.allclose(box[:, 2:], torch.full((n, 2), 0.5, dtype=torch.float64))     # half the side
+    k = torch.arange(crop, dtype=torch.float64) + 0.5
+    for i in range(n):
+        x0, y0, w, h = box[i].tolist()
+        # every output pixel samples the box: position (start + extent · (k + ½) / crop) · size − ½
+        want_x = 2 * ((x0 + w * k / crop) * size - 0.5) / 255
+        want_y = 2 * ((y0 + h * k / crop) * size - 0.5) / 255
+        assert (pix[i, 0] - want_x.float().view(1, -1)).abs().max() < 1e-4
+        assert (pix[i, 1] - want_y.float().view(-1, 1)).abs().max() < 1e-4
+        span = float(pix[i, 0].max() - pix[i, 0].min()) / (2 * (size - 1) / 255)
+        assert 0.45 < span < 0.52                                      # about half of the ramp's range
+    assert box[:, 0].min() < 0.05 and box[:, 0].max() > 0.45            # placed anywhere the box fits
+    flipped = run(images, None, seed=9, resize=crop, crop=crop, scale=(0.25, 0.25), ratio=(1.0, 1.0),
+                  **{**OFF, "flip_p": 1.0})[1]
+    assert (flipped - pix.flip(-1)).abs().max() < TOL                   # the same box, mirrored
+
+
+def test_random_resized_crop_boxes_lie_in_the_image():
+    cfg = AugmentConfig(scale=(0.08, 1.0))
+    box = sample_params(20000, cfg, torch.Generator().manual_seed(0)).box
+    x, y, w, h = box.unbind(1)
+    assert (w > 0).all() and (h > 0).all() and (x >= 0).all() and (y >= 0).all()
+    assert (x + w <= 1 + 1e-12).all() and (y + h <= 1 + 1e-12).all()
+    area = w * h
+    assert area.min() >= 0.08 - 1e-9 and area.max() <= 1 + 1e-12 and area.min() < 0.1 and area.max() > 0.9
+    free = (w < 1) & (h < 1)                                            # not shrunk to the image side
+    aspect = (w / h)[free]
+    assert aspect.min() >= 0.75 - 1e-9 and aspect.max() <= 4 / 3 + 1e-9
+    assert x.min() < 0.01 and (x + w).max() > 0.99 and y.min() < 0.01 and (y + h).max() > 0.99

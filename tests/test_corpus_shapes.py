@@ -185,6 +185,8 @@ def test_expression_probe_without_targets_or_test_rows(tmp_path):
     res = linear.expression_probe("affectnet", *_expression_files(tmp_path, split, np.nan), "all", 0, 8,
                                   linear.AFFECTNET_CLASSES, valence_arousal=True)
     assert res["expression"]["computable"] is True and res["expression"]["accuracy"] == 1.0
+    pred = res["expression"]["test_predictions"]          # per test row of the item table, in its order
+    assert pred["rows"] == [k for k, s in enumerate(split) if s == "test"] and pred["y_true"] == pred["y_pred"]
     assert res["valence"] == res["arousal"] == {"computable": False, "reason": "no test rows with targets",
                                                 "n_train": 0, "n_test": 0}
     assert_plain_json(res)

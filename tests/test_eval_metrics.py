@@ -283,3 +283,34 @@ def test_identity_leak_rejects_shared_track():
     x = np.zeros((4, 2))
     with pytest.raises(ValueError, match="t1"):
         identity_leak(x, np.array(["a", "b", "a", "b"]), np.array(["t1", "t1", "t2", "t3"]), seed=0)
+
+
+def test_probes_record_their_test_predictions(tmp_path):
+    """The expression and identity probes keep each test row's true and predicted class, in test-row order, so
+    the ablation can resample the same rows for two encoders."""
+    from sslfer.evaluate.linear import write_json
+
+    rng = np.random.default_rng(11)
+    x, y = blobs(rng, 20, 3, 6, 1.5)
+    test = holdout_mask(y, 0.3, rng)
+    res = linear_classifier(x[~test], y[~test], x[test], y[test], seed=0, n_classes=3, predictions=True)
+    pred = res["test_predictions"]
+    assert pred["y_true"] == y[test].tolist() and len(pred["y_pred"]) == res["n_test"]
+    again = classification_report(np.array(pred["y_true"]), np.array(pred["y_pred"]), 3)
+    assert (again["accuracy"], again["macro_f1"]) == (res["accuracy"], res["macro_f1"])
+    assert "test_predictions" not in linear_classifier(x[~test], y[~test], x[test], y[test], seed=0, n_classes=3)
+
+    x, ident, track = frames_of_tracks(rng, 6, 4, 5, id_scale=3.0)
+    leak = identity_leak(x, ident, track, seed=0)
+    p = leak["test_predictions"]
+    rows = np.array(p["rows"])
+    assert len(rows) == leak["n_test"] and (np.diff(rows) > 0).all()          # rows of the input, in order
+    assert (np.unique(ident)[p["y_true"]] == ident[rows]).all()
+    assert np.mean(np.array(p["y_true"]) == np.array(p["y_pred"])) == pytest.approx(leak["accuracy"])
+    groups = np.array(p["groups"])                                            # one group per held-out track
+    assert len(np.unique(groups)) == leak["n_test_tracks"]
+    assert all(len(np.unique(track[rows][groups == g])) == 1 for g in np.unique(groups))
+    assert_plain_json(leak)
+    write_json(leak, tmp_path / "leak.json")
+    text = (tmp_path / "leak.json").read_text()
+    assert json.loads(text) == leak and f'"rows": [{rows[0]}, {rows[1]},' in text    # number lists on one line

@@ -4,40 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
 
-from sslfer.pairs.index import build_pairs
-from sslfer.parquet import write_parquet
 from sslfer.train.data import TrainingData
 from sslfer.train.trainer import TrainConfig, Trainer, Variant, contrastive_loss, gather_embeddings, gather_meta, interleave
 
-PAIRS = {"positive_s": [0.48, 1.44], "hard_negative_min_s": 2.88, "distribution": "c"}
 SMALL = TrainConfig(batch_tracks=6, steps=6, resize=36, crop=32, checkpoint_every=2, warmup_steps=2,
                     variant=Variant(time_aug=True, hard_neg=True, face_swap=False, mask_fn="off"))
 
 
 @pytest.fixture(scope="module")
-def corpus_dir(processed, video_manifest, tmp_path_factory) -> Path:
-    """A results/{corpus}-like folder: one shard (the tiny corpus's frames) and its pairs.parquet."""
-    root = tmp_path_factory.mktemp("corpus")
-    shard = root / "frames" / "shard=00000"
-    shard.mkdir(parents=True)
-    for name in ("frames.parquet", "crops.npy"):
-        shutil.copy(processed[0] / name, shard / name)
-    manifest = root / "videos.parquet"
-    pq.write_table(video_manifest.set_column(video_manifest.schema.get_field_index("shard"), "shard",
-                                             pa.array(np.zeros(video_manifest.num_rows, np.int64))), manifest)
-    write_parquet(build_pairs(manifest, [shard / "frames.parquet"], PAIRS), root / "pairs.parquet",
-                  {"config": {"pairs": PAIRS}})
-    return root
+def corpus_dir(pretrain_corpus) -> Path:
+    """A results/{corpus}-like folder: one shard (the tiny corpus's frames) and its pairs.parquet (conftest)."""
+    return pretrain_corpus
 
 
 def _state(trainer: Trainer) -> dict:
@@ -142,6 +125,21 @@ def test_a_checkpoint_of_other_data_or_settings_is_moved_aside_never_resumed(cor
     assert "settings digest" in caplog.text and (out / "aside-2" / "checkpoint.pt").is_file()
 
 
+def test_a_checkpoint_of_another_thread_count_is_moved_aside(corpus_dir, tmp_path, caplog):
+    # CPU reductions split by thread count: a run resumed on 2 threads would not continue the 1-thread run bit for bit
+    data = TrainingData(corpus_dir / "pairs.parquet", corpus_dir / "frames")
+    torch.set_num_threads(1)
+    Trainer(data, SMALL, tmp_path, data_digest="d").save_checkpoint()
+    torch.set_num_threads(2)
+    try:
+        with caplog.at_level("INFO", logger="sslfer.train.trainer"):
+            assert not Trainer(data, SMALL, tmp_path, data_digest="d").try_resume()
+    finally:
+        torch.set_num_threads(1)
+    assert "trained on cpu x1 t1, this run is on cpu x1 t2" in caplog.text
+    assert (tmp_path / "aside-1" / "checkpoint.pt").is_file()
+
+
 def test_raising_steps_continues_a_finished_run(corpus_dir, tmp_path, caplog):
     torch.set_num_threads(1)
     data = TrainingData(corpus_dir / "pairs.parquet", corpus_dir / "frames")
@@ -154,7 +152,7 @@ def test_raising_steps_continues_a_finished_run(corpus_dir, tmp_path, caplog):
     assert "resuming from" in caplog.text and "at step 4 (of 6)" in caplog.text
     record = torch.load(enc, weights_only=False)
     assert longer.step == 6 and record["steps"] == 6
-    assert record["segments"] == [[0, 4], [4, 6]] and record["hardware"] == "cpu x1"     # a continued run says so
+    assert record["segments"] == [[0, 4], [4, 6]] and record["hardware"] == "cpu x1 t1"  # a continued run says so
     assert not (tmp_path / "aside-1").exists()
     assert [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == list(range(1, 7))
     assert any(not torch.equal(four[k], v) for k, v in longer.model.state_dict().items() if k in four)

@@ -34,7 +34,8 @@ TEST_SETTINGS = {  # laid over slurm/config.yaml for the test cluster only
     "slurm-keep-successful-logs": True,  # the per-job SLURM logs show which jobs went through SLURM
 }
 NOT_COMPARED = ("results/benchmarks/",)  # timings
-TIMING_KEYS = {"images_per_s"}  # left out when the JSON-lines files (pretraining metrics) are compared
+# left out when the JSON-lines files (pretraining metrics, the monitor) are compared
+TIMING_KEYS = {"images_per_s", "seconds", "train_seconds"}
 RUN_TIMEOUT_S = 1200  # the cluster run and the local run share the machine's cores
 REQUIRE = os.environ.get("SSLFER_REQUIRE_SLURM") == "1"
 

@@ -92,9 +92,10 @@ def ablation_runs():
 
 def pretrain_settings(wildcards):
     """What shapes a run's encoder: the `pretrain` section without the variant table (the run's own switches under
-    `switches`), the job's threads and the checkpoint interval (so changing those reruns nothing)."""
+    `switches`), the job's threads and the checkpoint and monitor intervals (so changing those reruns nothing)."""
     pre = config["pretrain"]
-    settings = {k: v for k, v in pre.items() if k not in ("variant", "variants", "threads", "checkpoint_every")}
+    settings = {k: v for k, v in pre.items()
+                if k not in ("variant", "variants", "threads", "checkpoint_every", "monitor_every")}
     settings["switches"] = pre["variants"][run_variant(wildcards.run)]
     return canonical(settings)
 
@@ -112,6 +113,9 @@ def pretrain_inputs(wildcards):
         inputs["swaps"] = per_shard("results/{corpus}/swaps/shard={shard}/swaps.npy")(wildcards)
     if variant["mask_fn"] != "off":
         inputs["descriptors"] = per_shard("results/{corpus}/descriptors/shard={shard}/descriptors.parquet")(wildcards)
+    if config["pretrain"]["monitor_every"] > 0:       # the monitor's expression set (its training items only)
+        inputs["monitor_items"] = "results/eval/data/affectnet/items.parquet"
+        inputs["monitor_crops"] = "results/eval/data/affectnet/crops.npy"
     return inputs
 
 
@@ -149,9 +153,8 @@ def face_device():
 
 
 def feature_settings():
-    """What shapes frozen features: the evaluation crop (today the training view's resize and centre crop)."""
-    aug = config["pretrain"]["augment"]
-    return canonical({"resize": aug["resize"], "crop": aug["crop"]})
+    """What shapes frozen features: the evaluation view (resize and centre crop), not the training augmentations."""
+    return canonical(config["evaluation"]["view"])
 
 
 def ablation_inputs(wildcards):

@@ -38,6 +38,8 @@ rule random_encoder:
         run=RANDOM_RUN,
     params:
         backbone=config["pretrain"]["backbone"],
+        width=config["pretrain"]["width"],
+        stem=config["pretrain"]["stem"],
         seed=lambda wildcards: run_seed(wildcards.run),
     log:
         "logs/{corpus}/pretrain/{run}.log",

@@ -1,8 +1,11 @@
 """Rules eval_prepare / eval_features / eval_corpus_features / eval_linear / identity_leak / default_result /
 ablation (thin wrapper around sslfer.evaluate.pipeline)."""
 
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see scripts/pretrain.py
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (works without `pip install -e .`)
 

@@ -1,9 +1,16 @@
 """The ablation table: every variant (and the untrained floor) × seeds → ``ablation.md`` + ``.json`` + chart.
 
+A cell is ``mean ± std`` over the seeds that have the value (sample std, ``ddof=1``; the mean alone with one
+seed); the JSON keeps every seed's value. The main table bolds nothing: below it, :mod:`.differences` adds
+each variant's seed-paired difference to plain SimCLR and to the untrained floor with an interval (seed
+t-interval and paired test-set bootstrap), bolded only where the interval excludes 0, and one line per
+strategy saying whether its claimed effect (expression up, identity down) is measured or indistinguishable
+from noise.
+
 A measure that a result file records as not computable (``{"computable": false, "reason": ...}``, e.g. the
 identity leak of a corpus with one video per person) becomes the cell ``{"computable": false, "reason": ...}``
 in the JSON, ``n/c`` with a numbered footnote giving the reason in the table, and a bar labelled ``n/c`` (a
-panel with the reason where no run has it) in the chart. A cell averages the seeds that have the value.
+panel with the reason where no run has it) in the chart.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import differences as diff
 from .linear import write_json
 from .plots import ablation_chart
 
@@ -77,32 +85,40 @@ def chance_levels(results: dict[str, dict]) -> dict[str, float]:
     return {k: float(v) for k, v in levels.items() if v is not None}
 
 
-def collect(runs: dict[str, list[dict[str, str]]], variants: dict[str, dict]) -> list[dict]:
-    """Rows of mean ± std per variant; ``runs[variant]`` lists, per seed, result file paths by name.
+def load(runs: dict[str, list[dict[str, str]]]) -> dict[str, list[dict]]:
+    """Every run's result files, read: per variant, per seed, by name."""
+    return {variant: [{name: json.loads(Path(p).read_text()) for name, p in files.items()} for files in seeds]
+            for variant, seeds in runs.items()}
 
-    A cell is ``{"mean", "std", "n"}`` over the seeds that have the value (``n_not_computable`` and ``reasons``
-    added where other seeds record it as not computable), ``{"computable": false, "reason"}`` where every
-    seed records it so, and None where no seed has it at all.
+
+def _summary(vals: list[float | None]) -> dict:
+    have = [v for v in vals if v is not None]
+    std = float(np.std(have, ddof=1)) if len(have) > 1 else None
+    return {"mean": float(np.mean(have)), "std": std, "n": len(have), "values": vals}
+
+
+def collect(results: dict[str, list[dict]], variants: dict[str, dict]) -> list[dict]:
+    """Rows of mean ± std per variant; ``results[variant]`` lists, per seed, the run's result files by name.
+
+    A cell is ``{"mean", "std", "n", "values"}`` over the seeds that have the value (``values``: per seed,
+    None where missing; ``n_not_computable`` and ``reasons`` added where other seeds record it as not
+    computable), ``{"computable": false, "reason"}`` where every seed records it so, and None where no seed
+    has it at all.
     """
     rows = []
-    for variant, seeds in runs.items():
-        results = [{name: json.loads(Path(p).read_text()) for name, p in files.items()} for files in seeds]
-        row = {"variant": variant, "switches": variants.get(variant, {"untrained": True}), "seeds": len(results)}
+    for variant, seeds in results.items():
+        row = {"variant": variant, "switches": variants.get(variant, {"untrained": True}), "seeds": len(seeds)}
         for key, _, source, path, _ in METRICS:
-            vals = [v for r in results if (v := _get(r[source], path)) is not None]
-            why = sorted({w for r in results if (w := _reason(r[source], path)) is not None})
-            if vals:
-                row[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals)}
+            vals = [_get(r[source], path) for r in seeds]
+            why = sorted({w for r in seeds if (w := _reason(r[source], path)) is not None})
+            if any(v is not None for v in vals):
+                row[key] = _summary(vals)
                 if why:
-                    row[key] |= {"n_not_computable": len(results) - len(vals), "reasons": why}
+                    row[key] |= {"n_not_computable": len(seeds) - row[key]["n"], "reasons": why}
             else:
                 row[key] = {"computable": False, "reason": "; ".join(why)} if why else None
         rows.append(row)
     return rows
-
-
-def _has_value(cell: dict | None) -> bool:
-    return cell is not None and "mean" in cell
 
 
 def _footnotes(rows: list[dict]) -> dict[tuple[str, str], int]:
@@ -129,33 +145,29 @@ def _cell(m: dict | None, key: str = "", notes: dict[tuple[str, str], int] | Non
     return text
 
 
+def _switch_flags(sw: dict) -> list[str]:
+    if "untrained" in sw:
+        return ["–"] * 4
+    return ["✓" if sw["time_aug"] else "", "✓" if sw["hard_neg"] else "", "✓" if sw["face_swap"] else "",
+            "" if sw["mask_fn"] == "off" else sw["mask_fn"]]
+
+
 def markdown(rows: list[dict], seeds: list[int], chance: dict[str, float] | None = None, note: str = "") -> str:
-    """The table as Markdown, best value per column in bold (where higher or lower is better)."""
+    """The main table as Markdown: mean ± std per cell, nothing bolded, the chance row, n/c footnotes."""
     head = ["variant", "time_aug", "hard_neg", "face_swap", "mask_fn"] + [t for _, t, *_ in METRICS]
     lines = [f"# Ablation (linear probe, frozen encoders; mean ± std over seeds {seeds})", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    best = {}
     notes = _footnotes(rows)
-    for key, _, _, _, higher in METRICS:
-        vals = [r[key]["mean"] for r in rows if _has_value(r[key]) and "untrained" not in r["switches"]]
-        if vals and higher is not None:
-            best[key] = max(vals) if higher else min(vals)
     for r in rows:
-        sw = r["switches"]
-        flags = ["–"] * 4 if "untrained" in sw else \
-            ["✓" if sw["time_aug"] else "", "✓" if sw["hard_neg"] else "", "✓" if sw["face_swap"] else "",
-             "" if sw["mask_fn"] == "off" else sw["mask_fn"]]
-        cells = []
-        for key, *_ in METRICS:
-            c = _cell(r[key], key, notes)
-            bold = _has_value(r[key]) and "untrained" not in sw and best.get(key) == r[key]["mean"]
-            cells.append(f"**{c}**" if bold else c)
-        lines.append("| " + " | ".join([r["variant"]] + flags + cells) + " |")
+        cells = [_cell(r[key], key, notes) for key, *_ in METRICS]
+        lines.append("| " + " | ".join([r["variant"]] + _switch_flags(r["switches"]) + cells) + " |")
     if chance:
         cells = [f"{chance[key]:.3f}" if key in chance else "" for key, *_ in METRICS]
         lines.append("| " + " | ".join(["*chance*", "", "", "", ""] + cells) + " |")
-    lines += ["", "Identity columns (LFW, identity leak): lower means less identity information in the features, "
-              "which the paper's components aim for; they are not bolded.", ""]
+    lines += ["", "std: sample standard deviation over the seeds. Identity columns (LFW, identity leak): lower "
+              "means less identity information in the features, which the paper's components aim for. Nothing "
+              "here is bolded: whether a variant differs from another by more than noise is in the paired "
+              "differences below.", ""]
     if notes:
         titles = {k: t for k, t, *_ in METRICS}
         lines += ["n/c: not computable on this corpus or evaluation set:", ""]
@@ -167,21 +179,26 @@ def markdown(rows: list[dict], seeds: list[int], chance: dict[str, float] | None
 
 
 def write_ablation(runs: dict[str, list[dict[str, str]]], variants: dict[str, dict], seeds: list[int],
-                   out_md: str, out_json: str, out_png: str, corpus: str | None = None) -> list[dict]:
-    """Collect, then write the table, its JSON and its chart (``corpus``: the pretraining corpus, named in
-    the table's title and the JSON)."""
-    rows = collect(runs, variants)
-    first = next((files for seeds_ in runs.values() for files in seeds_), None)
-    chance = chance_levels({name: json.loads(Path(p).read_text()) for name, p in first.items()}) if first else {}
-    table = markdown(rows, seeds, chance)
+                   out_md: str, out_json: str, out_png: str, corpus: str | None = None,
+                   replicates: int = diff.REPLICATES) -> list[dict]:
+    """Collect, then write the table with its paired differences, its JSON and its chart (``runs[variant]``
+    lists per seed, in the order of ``seeds``, the run's result files by name; ``corpus``: the pretraining
+    corpus, named in the table's title and the JSON; ``replicates``: bootstrap resamples)."""
+    results = load(runs)
+    rows = collect(results, variants)
+    diffs = diff.differences(results, variants, seeds, replicates)
+    first = next((files for seeds_ in results.values() for files in seeds_), None)
+    chance = chance_levels(first) if first else {}
+    titles = {k: t for k, t, *_ in METRICS}
+    table = markdown(rows, seeds, chance) + "\n" + "\n".join(diff.markdown(diffs, titles))
     if corpus is not None:
         title, _, rest = table.partition("\n")
         table = f"{title[:-1]}; pretraining corpus {corpus})\n{rest}" if title.endswith(")") else table
     Path(out_md).write_text(table)
     metrics = [{"key": k, "title": t, "higher_is_better": h} for k, t, _, _, h in METRICS]
     not_comp = [{"footnote": n, "metric": key, "reason": why} for (key, why), n in _footnotes(rows).items()]
-    write_json({"corpus": corpus, "seeds": seeds, "chance": chance, "metrics": metrics, "rows": rows, "not_computable": not_comp},
-               out_json)
+    write_json({"corpus": corpus, "seeds": seeds, "chance": chance, "metrics": metrics, "rows": rows,
+                "not_computable": not_comp, "differences": diffs}, out_json)
     ablation_chart(rows, [("affectnet_f1", "AffectNet EXPR-F1"), ("fer2013_acc", "FER2013 Acc"),
                           ("valence_ccc", "V-CCC"), ("identity_leak", "Identity leak Acc")], out_png,
                    chance)

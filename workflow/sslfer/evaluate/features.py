@@ -1,8 +1,8 @@
 """Frozen-encoder features of aligned crops, extracted once and cached as Parquet.
 
-The encoder sees what it saw in training, without the randomness: the 128 px crop resized to
-``pretrain.augment.resize`` and centre-cropped to ``pretrain.augment.crop`` (the training views were random
-crops of the same resize), ImageNet-normalised. Features are the backbone's pooled output (the projection
+Every encoder sees a crop the same way, whatever its training augmentations were: the 128 px crop resized
+to ``evaluation.view.resize`` and centre-cropped to ``evaluation.view.crop``, ImageNet-normalised
+(:func:`~sslfer.train.augment.centre_view`). Features are the backbone's pooled output (the projection
 head is not used downstream, as in the reference).
 
 ``device`` (the config key ``device``, see :mod:`sslfer.device`) picks where the encoder runs. Crops go in
@@ -22,32 +22,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..files import sha256_file
 from ..device import describe, resolve_device
 from ..layout import shard_of
 from ..parquet import write_parquet
-from ..train.augment import IMAGENET_MEAN, IMAGENET_STD
+from ..train.augment import centre_view as preprocess
 from ..train.model import load_encoder
 
 log = logging.getLogger(__name__)
-
-
-def resize_centre_crop(x: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
-    """Float ``(B, 3, H, W)`` resized to ``resize``² (bilinear) and centre-cropped to ``crop``²."""
-    x = F.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False)
-    off = (resize - crop) // 2
-    return x[:, :, off:off + crop, off:off + crop]
-
-
-def preprocess(images: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
-    """uint8 ``(B, H, W, 3)`` → float ``(B, 3, crop, crop)``: resize, centre crop, ImageNet normalisation."""
-    x = resize_centre_crop(images.permute(0, 3, 1, 2).float().div_(255.0), resize, crop)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x - mean) / std
 
 
 @torch.no_grad()

@@ -22,11 +22,12 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
-from ..parquet import landmarks_numpy
-from ..train.augment import AugmentConfig, augment
 from ..device import describe, resolve_device
+from ..files import sha256_file
+from ..parquet import landmarks_numpy
+from ..train.augment import AugmentConfig, augment, resize_centre_crop
+from ..train.augment import centre_view as preprocess
 from ..train.model import load_encoder
-from .features import preprocess, resize_centre_crop, sha256_file
 from .metrics import classification_report
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,12 @@ the protocol. ``NaN`` (an undefined metric) is written as ``null``. Each measure
 ``arousal``, ``verification``, ``identification``, the identity-leak file as a whole) has ``computable``:
 ``false`` with a ``reason`` (and the counts behind it) where the corpus or evaluation set cannot support it
 (see :class:`.probe.NotComputable`); the other measures are still computed.
+
+The expression and identity-leak measures also hold ``test_predictions``: per test row, its row of the item
+table (of the corpus features for the identity leak), its true and its predicted class, for the ablation's
+paired test-set bootstrap (:mod:`.differences`). The test rows follow from the items and the probe seed, not
+from the encoder (except rows whose features are not finite, which drop out), so two encoders' lists pair
+up row by row.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -46,12 +53,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: an innermost JSON list of numbers (no strings, lists or objects inside), written on one line
+_FLAT_LIST = re.compile(r"\[([^\[\]{}\"]*)\]")
+
+
 def write_json(result: dict, out: str | Path) -> dict:
-    """Write a result file (atomic, strict JSON)."""
+    """Write a result file (atomic, strict JSON; a list of numbers on one line)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(_clean(result), indent=2, sort_keys=False, allow_nan=False) + "\n")
+    text = json.dumps(_clean(result), indent=2, sort_keys=False, allow_nan=False)
+    tmp.write_text(_FLAT_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m[1].split(",")) + "]", text) + "\n")
     tmp.replace(out)
     return result
 
@@ -85,8 +97,10 @@ def expression_probe(dataset: str, items: str, features: str, run: str, seed: in
                        "test_per_class": np.bincount(y[test], minlength=n_classes).tolist()}
     result["excluded"] = {k: int(v) for k, v in Counter(tab.status[~usable]).items()}
     result["classes"] = class_names
-    result["expression"] = probe.measure(probe.linear_classifier, x[train], y[train], x[test], y[test], seed,
-                                         n_classes)
+    result["expression"] = expr = probe.measure(probe.linear_classifier, x[train], y[train], x[test], y[test],
+                                                seed, n_classes, predictions=True)
+    if expr["computable"]:
+        expr["test_predictions"] = {"rows": np.flatnonzero(test).tolist(), **expr["test_predictions"]}
     if valence_arousal:
         va = tab[["valence", "arousal"]].to_numpy(np.float64)
         has = np.isfinite(va).all(1)
@@ -99,7 +113,6 @@ def expression_probe(dataset: str, items: str, features: str, run: str, seed: in
         else:
             result["valence"] = result["arousal"] = va_res
         result["valence_arousal"] = va_res
-    expr = result["expression"]
     if expr["computable"]:
         log.info("%s: accuracy %.3f, macro-F1 %.3f (train %d, test %d)", dataset, expr["accuracy"],
                  expr["macro_f1"], train.sum(), test.sum())

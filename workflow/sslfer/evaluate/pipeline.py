@@ -115,7 +115,7 @@ def run_rule(rule: str, inputs: dict, outputs: dict, params: dict, wildcards: di
         for run_ in params["runs"]:
             key = re.sub(r"\W", "_", run_)          # as ablation_inputs() in common.smk
             files = {k.split("__")[1]: v for k, v in inputs.items() if k.startswith(f"{key}__")}
-            runs.setdefault(run_.partition("/")[0], []).append(files)
+            runs.setdefault(run_.partition("/")[0], []).append(files)   # per variant, in the order of seeds
         write_ablation(runs, params["variants"], params["seeds"], outputs["table"], outputs["json"], outputs["chart"],
                        corpus=params["corpus"])
     elif rule == "eval_finetune":

@@ -41,14 +41,21 @@ def note_figure(out: str | Path, title: str, text: str) -> Path:
 
 
 def training_curves(metrics_jsonl: str | Path, out: str | Path, title: str) -> Path:
-    """Loss (total, NT-Xent, MaskFN attraction), learning rate and mean positive/negative similarity per step."""
+    """Loss (total, NT-Xent with its chance level ln(2N − 1), MaskFN attraction), mean positive/negative
+    similarity and learning rate per step; with a ``monitor.jsonl`` beside ``metrics_jsonl``, a fourth panel
+    with the monitor's expression macro-F1 and identity accuracy (step 0 = the untrained network)."""
     rows = [json.loads(line) for line in Path(metrics_jsonl).read_text().splitlines() if line.strip()]
+    monitor_file = Path(metrics_jsonl).with_name("monitor.jsonl")
+    monitor = [json.loads(line) for line in monitor_file.read_text().splitlines() if line.strip()] \
+        if monitor_file.is_file() else []
     step = [r["step"] for r in rows]
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.4), layout="constrained")
+    fig, ax = plt.subplots(1, 4 if monitor else 3, figsize=(17 if monitor else 13, 3.4), layout="constrained")
     ax[0].plot(step, [r["loss"] for r in rows], label="loss")
     ax[0].plot(step, [r["loss_nce"] for r in rows], label="NT-Xent", alpha=0.7)
     if any(r["loss_fn"] for r in rows):
         ax[0].plot(step, [r["loss_fn"] for r in rows], label="MaskFN attraction", alpha=0.7)
+    if rows and "rows" in rows[-1]:
+        ax[0].axhline(np.log(rows[-1]["rows"] - 1), color="grey", ls=":", label="NT-Xent chance")
     ax[0].set_xlabel("step")
     ax[0].legend()
     ax[1].plot(step, [r["pos_sim"] for r in rows], label="positives")
@@ -59,6 +66,15 @@ def training_curves(metrics_jsonl: str | Path, out: str | Path, title: str) -> P
     ax[2].plot(step, [r["lr"] for r in rows])
     ax[2].set_xlabel("step")
     ax[2].set_ylabel("learning rate")
+    if monitor:
+        for key, label in (("expression_f1", "expression macro-F1 (kNN)"), ("identity_acc", "identity acc. (kNN)")):
+            points = [(m["step"], m[key]) for m in monitor if key in m]
+            if points:
+                ax[3].plot(*zip(*points), marker="o", label=label)
+        ax[3].set_xlabel("step")
+        ax[3].set_ylim(0, 1)
+        ax[3].set_title("training monitor", fontsize=9)
+        ax[3].legend(fontsize=8)
     fig.suptitle(title)
     return _save(fig, out)
 
@@ -134,9 +150,10 @@ def embedding_plot(x_expr: np.ndarray, expression: list[str], x_id: np.ndarray, 
 
 def ablation_chart(rows: list[dict], metrics: list[tuple[str, str]], out: str | Path,
                    chance: dict[str, float] | None = None) -> Path:
-    """Bar chart, one panel per metric, one bar per run name (mean ± std over seeds); a dashed line at the
-    metric's chance level where ``chance`` has one. A cell recorded as not computable (``{"computable": false,
-    "reason"}``) gets an ``n/c`` mark instead of a bar; a metric no run has is a panel giving the reason."""
+    """Bar chart, one panel per metric, one bar per run name (mean ± std over seeds, no error bar with one
+    seed); a dashed line at the metric's chance level where ``chance`` has one. A cell recorded as not
+    computable (``{"computable": false, "reason"}``) gets an ``n/c`` mark instead of a bar; a metric no run has
+    is a panel giving the reason."""
     fig, ax = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 4.2), squeeze=False)
     names = [r["variant"] for r in rows]
     for a, (key, label) in zip(ax[0], metrics):
@@ -148,7 +165,7 @@ def ablation_chart(rows: list[dict], metrics: list[tuple[str, str]], out: str | 
             note_panel(a, label, "not computable: " + "; ".join(reasons) if reasons else "no values")
             continue
         mean = [c["mean"] if h else np.nan for c, h in zip(cells, have)]
-        std = [c["std"] if h else 0 for c, h in zip(cells, have)]
+        std = [(c["std"] or 0) if h else 0 for c, h in zip(cells, have)]   # std None: one seed
         a.bar(range(len(rows)), mean, yerr=std, color="tab:blue", alpha=0.8)
         for i in np.flatnonzero(nc):
             a.text(i, 0, "n/c", ha="center", va="bottom", fontsize=7, rotation=90, color="tab:red")

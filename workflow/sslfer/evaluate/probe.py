@@ -105,12 +105,13 @@ def _labels(y: np.ndarray, n_classes: int) -> np.ndarray:
 def linear_classifier(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                       seed: int, n_classes: int, select_fraction: float = 0.2, Cs: Sequence[float] = DEFAULT_CS,
                       class_weight: str | None = None, train_groups: np.ndarray | None = None,
-                      detailed: bool = True) -> dict:
+                      detailed: bool = True, predictions: bool = False) -> dict:
     """Standardised multinomial logistic regression; C chosen by macro-F1 on a split of the training rows.
 
     ``class_weight="balanced"`` reweights classes by inverse frequency. ``train_groups`` (e.g. track ids) makes
     the selection split hold out whole groups; if that leaves nothing held out it falls back to a stratified
-    row split (``selection_split`` says which). ``detailed=False`` drops per-class F1 and the confusion matrix.
+    row split (``selection_split`` says which). ``detailed=False`` drops per-class F1 and the confusion matrix;
+    ``predictions=True`` adds ``test_predictions``: ``y_true`` and ``y_pred`` of the test rows, in their order.
     Returns the test metrics plus ``chosen_C`` and the per-C selection scores.
     """
     train_x, test_x = np.asarray(train_x), np.asarray(test_x)
@@ -138,9 +139,12 @@ def linear_classifier(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarr
     chosen = selection[best]["C"]
     log.info("linear classifier: C=%g chosen on %d held-out training rows (%s)", chosen, int(held.sum()), split)
     model = _fit_classifier(train_x, train_y, chosen, class_weight, seed)
-    report = classification_report(test_y, model.predict(test_x), n_classes)
+    pred = model.predict(test_x)
+    report = classification_report(test_y, pred, n_classes)
     if not detailed:
         del report["per_class_f1"], report["confusion"]
+    if predictions:
+        report["test_predictions"] = {"y_true": test_y.tolist(), "y_pred": pred.tolist()}
     return {
         **report,
         "chosen_C": chosen,
@@ -333,6 +337,8 @@ def identity_leak(x: np.ndarray, identity: np.ndarray, track: np.ndarray, seed: 
     """Identity probe on pretraining frames, tested on held-out TRACKS of the training identities.
 
     Identities with fewer than two tracks are skipped and counted. C is selected on held-out training tracks.
+    ``test_predictions`` holds, per test frame, its row of the input (``rows``), its track (``groups``: an index
+    into the sorted test tracks), and its true and predicted identity (indices into the sorted kept identities).
     Chance is given both as 1/n_identities and as the test accuracy of always predicting the most frequent
     training identity. A corpus with fewer than two identities of two or more tracks (e.g. one video per
     person) cannot support the probe: :class:`NotComputable`.
@@ -356,7 +362,10 @@ def identity_leak(x: np.ndarray, identity: np.ndarray, track: np.ndarray, seed: 
     test = holdout_mask(y, test_fraction, _rng(seed, _LEAK), track)
     n = len(keep_names)
     result = linear_classifier(x[~test], y[~test], x[test], y[test], seed, n, Cs=Cs, train_groups=track[~test],
-                               detailed=False)
+                               detailed=False, predictions=True)
+    result["test_predictions"] = {"rows": np.flatnonzero(keep)[test].tolist(),
+                                  "groups": np.unique(track[test], return_inverse=True)[1].tolist(),
+                                  **result["test_predictions"]}
     majority = np.bincount(y[~test], minlength=n).argmax()
     return {
         **result,

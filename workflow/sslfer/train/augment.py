@@ -13,7 +13,10 @@ Gaussian blur (kernel 3, σ ∈ [0.1, 2], p 0.5) → greyscale (p 0.2) → Image
 2. :func:`geometric` — resize to ``resize``², random integer-offset crop ``crop``², horizontal flip, as
    one separable bilinear resampling of the uint8 images (``align_corners=False``, border clamping, as
    ``F.interpolate`` with ``antialias=False``: a downscale is not low-pass filtered first); when ``resize``
-   is the image size, a plain copy of the crop window.
+   is the image size, a plain copy of the crop window. With ``scale`` set it is a random *resized* crop
+   instead (SimCLR's): a box of ``scale`` × the image area and aspect ratio log-uniform in ``ratio``,
+   placed uniformly, resampled the same way to ``crop``²; a box that would not fit is shrunk to the image
+   side (torchvision retries the draw instead; here every sample gets exactly one draw).
 3. :func:`color_jitter_` — brightness, contrast, saturation, hue in this fixed order (torchvision permutes
    the order per call), factors uniform in [max(0, 1 − x), 1 + x] and hue shift uniform in [−h, h]; each
    step is torchvision's tensor formula (blend + clamp; the hue shift is an exact HSV rotation).
@@ -45,7 +48,7 @@ LUMA = (0.2989, 0.587, 0.114)
 COMPONENTS = {"left_eye": (36, 42), "right_eye": (42, 48), "mouth": (48, 68)}
 #: The reference's mask margin: 10 px on its 128 px frames.
 REFERENCE_MARGIN = 10 / 128
-_N_DRAWS = 13  # uniforms per sample, see sample_params
+_N_DRAWS = 13  # uniforms per sample, see sample_params (2 more with a random resized crop)
 #: Samples per block on the CPU: each step then works on data that stays in cache.
 CPU_BLOCK = 32
 
@@ -64,10 +67,19 @@ class AugmentConfig:
     grey_p: float = 0.2
     landmark_mask_p: float = 0.8
     landmark_margin: float = REFERENCE_MARGIN
+    scale: tuple[float, float] | None = None     # random resized crop: area fraction range (None: shift only)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
 
     def __post_init__(self) -> None:
-        if not 0 < self.crop <= self.resize:
+        if self.crop <= 0 or (self.scale is None and self.crop > self.resize):     # resize is unused with scale
             raise ValueError(f"augment: need 0 < crop ({self.crop}) <= resize ({self.resize})")
+        if self.scale is not None:
+            object.__setattr__(self, "scale", tuple(float(v) for v in self.scale))
+            if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1] <= 1:
+                raise ValueError(f"augment.scale = {self.scale}: need 0 < low <= high <= 1")
+        object.__setattr__(self, "ratio", tuple(float(v) for v in self.ratio))
+        if len(self.ratio) != 2 or not 0 < self.ratio[0] <= self.ratio[1]:
+            raise ValueError(f"augment.ratio = {self.ratio}: need 0 < low <= high")
         for f in fields(self):
             if f.name.endswith("_p") and not 0.0 <= getattr(self, f.name) <= 1.0:
                 raise ValueError(f"augment.{f.name} = {getattr(self, f.name)} is not a probability")
@@ -92,6 +104,7 @@ class AugmentParams:
     mask: torch.Tensor  # bool: apply the landmark mask
     component: torch.Tensor  # long: index into COMPONENTS
     offset: torch.Tensor  # long (B, 2): crop offset (x, y) in the resized image
+    box: torch.Tensor  # float64 (B, 4): random resized crop (x, y, width, height) as fractions of the image
     flip: torch.Tensor  # bool
     jitter: torch.Tensor  # bool
     factors: torch.Tensor  # float (B, 4): brightness, contrast, saturation factors, hue shift
@@ -109,10 +122,19 @@ class AugmentParams:
 
 
 def sample_params(n: int, cfg: AugmentConfig, generator: torch.Generator) -> AugmentParams:
-    """Draw the parameters of ``n`` samples on the CPU: one ``(n, 13)`` block of uniforms, one column per
-    decision, so the generator advances by the same amount whatever the probabilities are."""
-    u = torch.rand((n, _N_DRAWS), generator=generator, dtype=torch.float64)
+    """Draw the parameters of ``n`` samples on the CPU: one ``(n, 13)`` block of uniforms (``(n, 15)`` with a
+    random resized crop), one column per decision, so the generator advances by the same amount whatever the
+    probabilities are."""
+    u = torch.rand((n, _N_DRAWS + (2 if cfg.scale else 0)), generator=generator, dtype=torch.float64)
     span = cfg.resize - cfg.crop
+    box = torch.zeros((n, 4), dtype=torch.float64)
+    if cfg.scale:
+        area = cfg.scale[0] + (cfg.scale[1] - cfg.scale[0]) * u[:, 13]
+        log_lo, log_hi = torch.log(torch.tensor(cfg.ratio, dtype=torch.float64))
+        aspect = torch.exp(log_lo + (log_hi - log_lo) * u[:, 14])
+        box[:, 2] = (area * aspect).sqrt().clamp(max=1.0)
+        box[:, 3] = (area / aspect).sqrt().clamp(max=1.0)
+        box[:, :2] = u[:, 2:4] * (1 - box[:, 2:])
     lo = torch.tensor([max(0.0, 1 - x) for x in cfg.jitter[:3]] + [-cfg.jitter[3]], dtype=torch.float64)
     hi = torch.tensor([1 + x for x in cfg.jitter[:3]] + [cfg.jitter[3]], dtype=torch.float64)
     s_lo, s_hi = cfg.blur_sigma
@@ -120,6 +142,7 @@ def sample_params(n: int, cfg: AugmentConfig, generator: torch.Generator) -> Aug
         mask=u[:, 0] < cfg.landmark_mask_p,
         component=(u[:, 1] * len(COMPONENTS)).long().clamp(max=len(COMPONENTS) - 1),
         offset=(u[:, 2:4] * (span + 1)).long().clamp(max=span),
+        box=box,
         flip=u[:, 4] < cfg.flip_p,
         jitter=u[:, 5] < cfg.jitter_p,
         factors=(lo + (hi - lo) * u[:, 6:10]).float(),
@@ -162,19 +185,33 @@ def fill_ellipses_(img: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, centre
     img.lerp_(fill.view(-1, 3, 1, 1), inside.unsqueeze(1))  # weight 0 or 1: exactly img or fill
 
 
-def source_pixels(offset: torch.Tensor, flip: torch.Tensor | None, size: int, resize: int,
-                  crop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Along one axis of length ``size``: for each output pixel of resize to ``resize`` → crop ``crop`` at
-    ``offset`` (B,) (→ mirrored where ``flip``), the two source pixels (long (B, crop)) and the weight of the
-    second (float32): bilinear, ``align_corners=False``, border clamping, as ``F.interpolate``."""
-    pos = offset.view(-1, 1).double() + torch.arange(crop, device=offset.device, dtype=torch.float64) + 0.5
-    pos = (pos * (size / resize) - 0.5).clamp_(0, size - 1)
+def _taps(pos: torch.Tensor, flip: torch.Tensor | None, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source positions ``pos`` (B, crop), float64, on an axis of length ``size`` → (first pixel, second pixel,
+    weight of the second): border clamping, mirrored where ``flip``."""
+    pos = pos.clamp_(0, size - 1)
     if flip is not None:
         pos = torch.where(flip.view(-1, 1), pos.flip(1), pos)
     first = pos.floor()
     weight = (pos - first).float()
     first = first.long()
     return first, (first + 1).clamp_(max=size - 1), weight
+
+
+def source_pixels(offset: torch.Tensor, flip: torch.Tensor | None, size: int, resize: int,
+                  crop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Along one axis of length ``size``: for each output pixel of resize to ``resize`` → crop ``crop`` at
+    ``offset`` (B,) (→ mirrored where ``flip``), the two source pixels (long (B, crop)) and the weight of the
+    second (float32): bilinear, ``align_corners=False``, border clamping, as ``F.interpolate``."""
+    pos = offset.view(-1, 1).double() + torch.arange(crop, device=offset.device, dtype=torch.float64) + 0.5
+    return _taps(pos * (size / resize) - 0.5, flip, size)
+
+
+def box_pixels(start: torch.Tensor, extent: torch.Tensor, flip: torch.Tensor | None, size: int,
+               crop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """As :func:`source_pixels` for a random resized crop: the box from ``start`` to ``start + extent`` (B,)
+    (fractions of the axis of length ``size``) resampled to ``crop`` pixels."""
+    steps = torch.arange(crop, device=start.device, dtype=torch.float64) + 0.5
+    return _taps((start.view(-1, 1) + extent.view(-1, 1) * steps / crop) * size - 0.5, flip, size)
 
 
 def _window(images: torch.Tensor, offset: torch.Tensor, flipped: torch.Tensor | None, crop: int) -> torch.Tensor:
@@ -193,15 +230,21 @@ def _window(images: torch.Tensor, offset: torch.Tensor, flipped: torch.Tensor | 
 
 
 def geometric(images: torch.Tensor, offset: torch.Tensor, flip: torch.Tensor, flipped: torch.Tensor | None,
-              resize: int, crop: int, out: torch.Tensor, mask: tuple[torch.Tensor, ...] | None = None) -> None:
+              resize: int, crop: int, out: torch.Tensor, mask: tuple[torch.Tensor, ...] | None = None,
+              box: torch.Tensor | None = None) -> None:
     """Resize + crop + flip of uint8 ``(B, H, W, 3)`` images into float ``out`` ``(B, 3, crop, crop)`` in
     [0, 1]. ``flip`` (B,) bool and ``flipped`` (its true indices, None: all) on the device. Bilinear and
     separable (rows, then columns); at ``resize`` = H = W a plain copy of the crop window. ``mask``
     (centre, axes, active, fill of :func:`fill_ellipses_`) is drawn on the source pixels before any
-    interpolation."""
+    interpolation. ``box`` (B, 4): a random resized crop's boxes instead of ``resize`` and ``offset``."""
     n, h, w, _ = images.shape
-    y0, y1, wy = source_pixels(offset[:, 1], None, h, resize, crop)
-    x0, x1, wx = source_pixels(offset[:, 0], flip, w, resize, crop)
+    if box is not None:
+        y0, y1, wy = box_pixels(box[:, 1], box[:, 3], None, h, crop)
+        x0, x1, wx = box_pixels(box[:, 0], box[:, 2], flip, w, crop)
+        resize = -1                          # always resample both axes
+    else:
+        y0, y1, wy = source_pixels(offset[:, 1], None, h, resize, crop)
+        x0, x1, wx = source_pixels(offset[:, 0], flip, w, resize, crop)
     if h == w == resize:
         out.copy_(_window(images, offset, flipped, crop).permute(0, 3, 1, 2)).div_(255.0)
         if mask is not None:
@@ -302,6 +345,23 @@ def normalize_(img: torch.Tensor) -> None:
     img.clamp_(0, 1).sub_(mean).div_(std)
 
 
+def resize_centre_crop(x: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
+    """Float ``(B, 3, H, W)`` resized to ``resize``² (bilinear, ``align_corners=False``) and centre-cropped
+    to ``crop``²."""
+    x = torch.nn.functional.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False)
+    off = (resize - crop) // 2
+    return x[:, :, off:off + crop, off:off + crop]
+
+
+def centre_view(images: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
+    """The deterministic view of uint8 ``(B, H, W, 3)`` images that evaluation (and the training monitor)
+    uses: :func:`resize_centre_crop`, ImageNet normalisation; float ``(B, 3, crop, crop)``."""
+    x = resize_centre_crop(images.permute(0, 3, 1, 2).float().div_(255.0), resize, crop)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
 class _Applied(NamedTuple):
     """Which samples of a block each random step applies to: device indices, or None for all."""
 
@@ -332,7 +392,8 @@ def _augment_block(images: torch.Tensor, q: AugmentParams, applied: _Applied, el
     """The whole list on one block into ``out``: ``q`` its parameters on the device, ``ellipses`` (centres,
     axes, active) of its landmark mask or None."""
     mask = None if ellipses is None else (*ellipses, image_mean(images))
-    geometric(images, q.offset, q.flip, applied.flip, cfg.resize, cfg.crop, out, mask)
+    geometric(images, q.offset, q.flip, applied.flip, cfg.resize, cfg.crop, out, mask,
+              q.box if cfg.scale else None)
     _on_(applied.jitter, color_jitter_, out, q.factors)
     _on_(applied.blur, gaussian_blur_, out, q.sigma)
     _on_(applied.grey, greyscale_, out)

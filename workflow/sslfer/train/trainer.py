@@ -13,7 +13,6 @@ gradient of that loss. BatchNorm statistics are per rank unless ``sync_bn`` (CUD
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -21,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -29,76 +28,14 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from .augment import AugmentConfig, augment
+from .augment import augment
 from .data import Batch, TrainingData
-from .losses import FN_MODES, false_negatives, maskfn_loss
+from .losses import false_negatives, maskfn_loss
 from .model import ContrastiveModel, save_encoder
+from .monitor import Monitor
+from .settings import TrainConfig, Variant, lr_at, views as _views  # noqa: F401  (Variant, _views: re-exported)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Variant:
-    """The method's switches; ``simclr`` is all off."""
-
-    time_aug: bool = True
-    hard_neg: bool = True
-    face_swap: bool = True
-    mask_fn: str = "top1"            # off | top1 | threshold
-
-    def __post_init__(self) -> None:
-        if self.mask_fn not in FN_MODES:
-            raise ValueError(f"variant mask_fn must be one of {FN_MODES}, not {self.mask_fn!r}")
-
-
-@dataclass
-class TrainConfig:
-    """The ``pretrain`` config section (minus the variant table) plus the chosen variant."""
-
-    variant: Variant = field(default_factory=Variant)
-    backbone: str = "resnet18"
-    projection_dim: int = 128
-    temperature: float = 0.07
-    batch_tracks: int = 32
-    steps: int = 200
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    warmup_steps: int = 10
-    schedule: str = "cosine"         # cosine (per step, after warm-up) | constant (the reference's near-constant lr)
-    distribution: str = "c"
-    swap_p: float = 0.8
-    fn_threshold: float = 0.5
-    fn_lambda: float = 0.8
-    fn_attract: bool = True
-    resize: int = 72
-    crop: int = 64
-    landmark_mask_p: float = 0.8
-    checkpoint_every: int = 50
-    sync_bn: bool = False
-    seed: int = 0
-
-    def digest(self) -> str:
-        """Hash of every setting that shapes the training trajectory, except how long it runs (``steps``) and how
-        often it is saved (``checkpoint_every``): a checkpoint resumes only on a match, so a longer run continues a
-        finished shorter one. (Under the cosine schedule the continued steps follow the new length's curve.)"""
-        shaping = {k: v for k, v in asdict(self).items() if k not in ("steps", "checkpoint_every")}
-        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Learning rate of step ``step``: linear warm-up, then per-step cosine to 0 (or constant)."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.schedule == "constant":
-        return cfg.lr
-    t = (step - cfg.warmup_steps) / max(cfg.steps - cfg.warmup_steps, 1)
-    return 0.5 * cfg.lr * (1 + math.cos(math.pi * min(t, 1.0)))
-
-
-def _views(cfg: TrainConfig) -> tuple[AugmentConfig, AugmentConfig]:
-    """The reference's two pipelines: colour jitter always in view 1, with p = 0.8 in view 2."""
-    common = dict(resize=cfg.resize, crop=cfg.crop, landmark_mask_p=cfg.landmark_mask_p)
-    return AugmentConfig(jitter_p=1.0, **common), AugmentConfig(jitter_p=0.8, **common)
 
 
 class Schedule:
@@ -180,8 +117,9 @@ class Trainer:
     """Pretrain one variant into ``out_dir`` (``encoder.pt``, ``checkpoint.pt``, ``metrics.jsonl``)."""
 
     def __init__(self, data: TrainingData, cfg: TrainConfig, out_dir: str | Path, device: str | None = None,
-                 data_digest: str = "") -> None:
+                 data_digest: str = "", monitor: Monitor | None = None) -> None:
         self.data, self.cfg, self.out = data, cfg, Path(out_dir)
+        self.monitor = monitor if cfg.monitor_every > 0 else None
         self.data_digest = data_digest        # fingerprint of the training data (see pipeline.training_data_digest)
         self.out.mkdir(parents=True, exist_ok=True)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -195,18 +133,22 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         torch.manual_seed(cfg.seed)
-        model = ContrastiveModel(cfg.backbone, cfg.projection_dim)
+        model = ContrastiveModel(cfg.backbone, cfg.projection_dim, cfg.width, cfg.stem, cfg.head_bn)
         if cfg.sync_bn and self.world > 1 and self.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
+        # channels_last and bf16 autocast stay CUDA-only: on the CPU channels_last makes a step ~10 % slower and
+        # bf16 autocast's convolution backward ~13x slower (torch 2.14, oneDNN 3.12; benchmarks/pretrain_step.py)
         if self.device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.ddp = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else None
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.schedule = Schedule(data, cfg)
-        #: what a checkpoint must also match: CPU and GPU runs, or other rank counts, differ numerically
-        self.hardware = f"{self.device.type} x{self.world}"
+        #: what a checkpoint must also match: CPU and GPU runs, other rank counts, or CPU runs with other
+        #: thread counts (their reductions split differently) differ numerically
+        self.hardware = f"{self.device.type} x{self.world}" + (
+            f" t{torch.get_num_threads()}" if self.device.type == "cpu" else "")
         #: (first step, pretrain.steps) of each training session of this run: a run continued to a longer
         #: ``steps`` says so, since under the cosine schedule it differs from a fresh run of that length
         self.segments: list[list[int]] = []
@@ -246,7 +188,7 @@ class Trainer:
             n += 1
         aside = self.out / f"aside-{n}"
         aside.mkdir()
-        for name in ("checkpoint.pt", "metrics.jsonl"):
+        for name in ("checkpoint.pt", "metrics.jsonl", "monitor.jsonl"):
             if (self.out / name).exists():
                 os.replace(self.out / name, aside / name)
         return aside
@@ -323,7 +265,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         dt = time.perf_counter() - t0
-        return {"step": step + 1, "epoch": step // self.schedule.steps_per_epoch, "loss": round(out.loss.item(), 6),
+        return {"step": step + 1, "epoch": step // self.schedule.steps_per_epoch, "rows": len(z),
+                "loss": round(out.loss.item(), 6),
                 "loss_nce": round(out.nce.item(), 6), "loss_fn": round(out.attract.item(), 6),
                 "lr": lr_at(step, self.cfg), "images_per_s": round(len(z) / dt, 1),
                 "pos_sim": round(out.pos_sim, 4), "neg_sim": round(out.neg_sim, 4),
@@ -347,29 +290,65 @@ class Trainer:
                 raise item
             yield item
 
+    def _keep_lines(self, path: Path, resumed: bool) -> None:
+        """Start ``path`` (a per-step JSON-lines log) afresh, keeping the lines up to the resumed step."""
+        kept = []
+        if resumed and path.is_file():
+            kept = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= self.step]
+        path.write_text("".join(ln + "\n" for ln in kept))
+
+    def _probe(self, fh, recent: list[dict], elapsed: float) -> dict:
+        """One ``monitor.jsonl`` record now: the monitor's probes, and the contrastive loss of the steps since
+        the last record beside its chance level ln(2N − 1) (2N rows in the global batch)."""
+        record = self.monitor.measure(self.model, self.step, self.device)
+        if recent:
+            rows = recent[-1]["rows"]
+            nce = float(np.mean([r["loss_nce"] for r in recent]))
+            record.update(loss_nce=round(nce, 4), chance=round(math.log(rows - 1), 4),
+                          nce_ratio=round(nce / math.log(rows - 1), 4))
+        record["train_seconds"] = round(elapsed, 1)
+        fh.write(json.dumps(record) + "\n")
+        fh.flush()
+        return record
+
     def fit(self, config_record: dict | None = None, stop_after: int | None = None) -> Path | None:
-        """Train to ``cfg.steps`` (resuming if possible); ``stop_after`` stops early (tests: a simulated kill)."""
+        """Train to ``cfg.steps`` (resuming if possible); ``stop_after`` stops early (tests: a simulated kill).
+        With a monitor, probe at step 0, every ``monitor_every`` steps and at the last step (``monitor.jsonl``)."""
         self.model.train()
-        metrics = self.out / "metrics.jsonl"
+        metrics, monitor_log = self.out / "metrics.jsonl", self.out / "monitor.jsonl"
         resumed = self.try_resume()
         if not self.segments or self.segments[-1][1] != self.cfg.steps:
             self.segments.append([self.step, self.cfg.steps])
+        probing = self.monitor is not None and self.rank == 0
         if self.rank == 0:
-            kept = []
-            if resumed and metrics.is_file():
-                kept = [ln for ln in metrics.read_text().splitlines() if json.loads(ln)["step"] <= self.step]
-            metrics.write_text("".join(ln + "\n" for ln in kept))
+            self._keep_lines(metrics, resumed)
+            if probing:
+                self._keep_lines(monitor_log, resumed)
         end = self.cfg.steps if stop_after is None else min(self.cfg.steps, stop_after)
         bar = tqdm(total=self.cfg.steps, initial=self.step, desc="pretrain", unit="step", mininterval=10.0,
                    disable=self.rank != 0)
-        with open(metrics, "a") if self.rank == 0 else open(os.devnull, "w") as fh:
+        recent: list[dict] = []
+        if probing and resumed:      # the kept steps after the last kept record count toward the next one
+            last = max((json.loads(ln)["step"] for ln in monitor_log.read_text().splitlines()), default=0)
+            recent = [r for r in map(json.loads, metrics.read_text().splitlines()) if r["step"] > last]
+        probe_postfix: dict = {}
+        started = time.perf_counter()
+        with open(metrics, "a") if self.rank == 0 else open(os.devnull, "w") as fh, \
+                open(monitor_log, "a") if probing else open(os.devnull, "w") as mh:
+            if probing and self.step == 0:
+                self._probe(mh, [], 0.0)
             for step, batch, n_views in self._batches(self.step, end):
                 record = self.train_step(step, batch, n_views)
                 self.step = step + 1
                 fh.write(json.dumps(record) + "\n")
                 fh.flush()
+                recent.append(record)
+                if probing and (self.step % self.cfg.monitor_every == 0 or self.step == self.cfg.steps):
+                    m = self._probe(mh, recent, time.perf_counter() - started)
+                    recent = []
+                    probe_postfix = {k: m[k] for k in ("expression_f1", "identity_acc") if k in m}
                 bar.update()
-                bar.set_postfix(loss=record["loss"], img_s=record["images_per_s"], refresh=False)
+                bar.set_postfix(loss=record["loss"], img_s=record["images_per_s"], **probe_postfix, refresh=False)
                 if self.step % self.cfg.checkpoint_every == 0:
                     self.save_checkpoint()
         bar.close()
