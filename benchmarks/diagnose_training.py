@@ -11,7 +11,7 @@ ln(2N − 1), and the probes at step 0 (the untrained network) and at the end. R
     python benchmarks/diagnose_training.py --steps 200 --variants simclr all --seeds 0 1 \\
         --setting base --setting strong:scale=0.3,1.0:jitter=0.8,0.8,0.8,0.2
 
-A setting is ``name`` followed by ``:key=value`` overrides of :class:`sslfer.train.trainer.TrainConfig`
+A setting is ``name`` followed by ``:key=value`` overrides of :class:`sslfer.train.settings.TrainConfig`
 fields (comma-separated values are tuples; ``none`` is None).
 """
 
@@ -33,7 +33,8 @@ import yaml  # noqa: E402
 
 from sslfer.train.data import TrainingData  # noqa: E402
 from sslfer.train.monitor import Monitor, expression_set, identity_set  # noqa: E402
-from sslfer.train.trainer import Trainer, TrainConfig, Variant  # noqa: E402
+from sslfer.train.settings import TrainConfig, Variant  # noqa: E402
+from sslfer.train.trainer import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +70,8 @@ def parse_setting(spec: str) -> tuple[str, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default="synth", help="results/<corpus>/ holds the preprocessed corpus")
-    ap.add_argument("--eval-set", default="results/eval/data/affectnet", help="prepared evaluation set (items.parquet, crops.npy)")
+    ap.add_argument("--eval-set", default="results/eval/data/affectnet",
+                    help="prepared evaluation set (items.parquet, crops.npy)")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--monitor-every", type=int, default=50)
     ap.add_argument("--variants", nargs="+", default=["simclr", "all"])
@@ -98,11 +100,11 @@ def main() -> None:
             v = Variant(**switches[variant])
             key = (v.face_swap, v.mask_fn != "off")
             if key not in data_cache:
-                data_cache[key] = TrainingData(corpus / "pairs.parquet", corpus / "frames",
-                                               corpus / "swaps" if v.face_swap else None,
-                                               corpus / "descriptors" if v.mask_fn != "off" else None)
-            data = data_cache[key]
-            identity = identity_set(data, 4, 0)
+                data = TrainingData(corpus / "pairs.parquet", corpus / "frames",
+                                    corpus / "swaps" if v.face_swap else None,
+                                    corpus / "descriptors" if v.mask_fn != "off" else None)
+                data_cache[key] = data, identity_set(data, 4, 0)
+            data, identity = data_cache[key]
             for seed in args.seeds:
                 cfg = TrainConfig(variant=v, steps=args.steps, seed=seed, monitor_every=args.monitor_every,
                                   checkpoint_every=10 ** 9, **overrides)
@@ -118,7 +120,7 @@ def main() -> None:
                 last = mon[-1]
                 ips = sum(m["images_per_s"] for m in met[-20:]) / len(met[-20:])
                 chance = math.log(met[-1]["rows"] - 1)
-                row = {"setting": name, "overrides": {k: v for k, v in overrides.items()}, "variant": variant,
+                row = {"setting": name, "overrides": overrides, "variant": variant,
                        "seed": seed, "steps": args.steps, "nce_end": last.get("loss_nce"), "chance": chance,
                        "expr_f1": [m.get("expression_f1") for m in mon], "id_acc": [m.get("identity_acc") for m in mon],
                        "monitor_steps": [m["step"] for m in mon], "images_per_s": ips, "minutes": minutes,

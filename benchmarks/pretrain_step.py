@@ -75,8 +75,8 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 import sslfer.train.augment as augment_module  # noqa: E402
 from sslfer.train.data import TrainingData  # noqa: E402
-from sslfer.train.trainer import (Trainer, TrainConfig, Variant, contrastive_loss, gather_embeddings,  # noqa: E402
-                                  gather_meta, lr_at)
+from sslfer.train.settings import TrainConfig, Variant, lr_at  # noqa: E402
+from sslfer.train.trainer import Trainer, contrastive_loss, gather_embeddings, gather_meta  # noqa: E402
 
 PHASES = ("batch", "augment", "fwd+loss", "bwd+opt")
 VARIANTS = {"all": Variant(), "simclr": Variant(time_aug=False, hard_neg=False, face_swap=False, mask_fn="off")}

@@ -222,7 +222,7 @@ def settings() -> dict:
 def views_output(settings: dict, images, lm) -> tuple[torch.Tensor, torch.Tensor]:
     """Both views of the batch through ``train_config`` → ``_views`` → ``augment``, one fixed seed each."""
     from sslfer.train.pipeline import train_config
-    from sslfer.train.trainer import _views
+    from sslfer.train.settings import views as _views
 
     v1, v2 = _views(train_config(settings, seed=0))
     return (augment(images, lm, v1, torch.Generator().manual_seed(21)),

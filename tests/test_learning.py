@@ -15,7 +15,8 @@ from torch import nn
 
 from sslfer.train.data import TrainingData
 from sslfer.train.model import STEMS, ContrastiveModel, load_encoder, make_backbone, random_encoder, save_encoder
-from sslfer.train.trainer import TrainConfig, Trainer, Variant
+from sslfer.train.settings import TrainConfig, Variant
+from sslfer.train.trainer import Trainer
 
 TINY = TrainConfig(variant=Variant(time_aug=True, hard_neg=False, face_swap=False, mask_fn="off"), width=16,
                    stem="imagenet", resize=36, crop=32, batch_tracks=6, lr=1e-3, steps=60, warmup_steps=0,

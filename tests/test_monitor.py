@@ -15,7 +15,8 @@ import torch
 from sslfer.train.data import TrainingData
 from sslfer.train.model import ContrastiveModel
 from sslfer.train.monitor import Monitor, expression_set, identity_set, knn_predict
-from sslfer.train.trainer import TrainConfig, Trainer, Variant
+from sslfer.train.settings import TrainConfig, Variant
+from sslfer.train.trainer import Trainer
 
 MON = TrainConfig(batch_tracks=6, steps=5, resize=36, crop=32, width=16, checkpoint_every=2, warmup_steps=2,
                   monitor_every=2, variant=Variant(time_aug=True, hard_neg=True, face_swap=False, mask_fn="off"))

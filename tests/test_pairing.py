@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from sslfer.train.losses import positive_index
-from sslfer.train.trainer import TrainConfig, Trainer, Variant
+from sslfer.train.settings import TrainConfig, Variant
+from sslfer.train.trainer import Trainer
 
 OFF = dict(flip_p=0.0, jitter_p=(0.0, 0.0), blur_p=0.0, grey_p=0.0, landmark_mask_p=0.0)
 EPS = 1e-6

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from sslfer.train.data import TrainingData
-from sslfer.train.trainer import TrainConfig, Trainer, Variant, contrastive_loss, gather_embeddings, gather_meta, interleave
+from sslfer.train.settings import TrainConfig, Variant
+from sslfer.train.trainer import Trainer, contrastive_loss, gather_embeddings, gather_meta, interleave
 
 SMALL = TrainConfig(batch_tracks=6, steps=6, resize=36, crop=32, checkpoint_every=2, warmup_steps=2,
                     variant=Variant(time_aug=True, hard_neg=True, face_swap=False, mask_fn="off"))

@@ -22,4 +22,5 @@ with rule_log(sm.log[0]):
         pipeline.run_pretrain(dict(sm.input.items()), dict(sm.output.items()), dict(sm.params.items()),
                               dict(sm.wildcards.items()), threads=sm.threads,
                               checkpoint_every=sm.config["pretrain"]["checkpoint_every"],
-                              monitor_every=sm.config["pretrain"]["monitor_every"], view=sm.config["evaluation"]["view"])
+                              monitor_every=sm.config["pretrain"]["monitor_every"],
+                              view=sm.config["evaluation"]["view"])

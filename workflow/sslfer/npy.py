@@ -1,4 +1,5 @@
-"""Crop arrays on disk: ``(n, size, size, 3)`` uint8 ``.npy`` files, written atomically through a memory map.
+"""Crop arrays on disk: ``(n, size, size, 3)`` uint8 ``.npy`` files, written atomically through a memory map,
+and read back in file order (:func:`take_sorted`).
 
 Disk space is a message, never a crash: the bytes a file needs are checked against the free space of its
 filesystem before it is allocated, and its blocks are allocated up front (``posix_fallocate``), so a
@@ -28,6 +29,15 @@ log = logging.getLogger(__name__)
 TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)(\.npy)?$")
 #: Room left for the ``.npy`` header when checking free space.
 HEADER_BYTES = 4096
+
+
+def take_sorted(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]`` read in ascending row order (a memory-mapped array then reads forward through the file),
+    returned in the order of ``rows``."""
+    order = np.argsort(rows, kind="stable")
+    out = np.empty((len(rows),) + array.shape[1:], array.dtype)
+    out[order] = array[rows[order]]
+    return out
 
 
 class DiskSpaceError(OSError):

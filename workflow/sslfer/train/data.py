@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..npy import take_sorted
 from ..pairs.sampler import Draw, PairsIndex
 from ..parquet import landmarks_numpy
 
@@ -117,16 +118,19 @@ class TrainingData:
         out = np.empty((len(rows),) + first.shape[1:], np.uint8)
         for s in np.unique(shard):
             sel = np.flatnonzero(shard == s)
-            order = np.argsort(rows[sel])
-            out[sel[order]] = store[int(s)][rows[sel][order]]        # sorted reads from the memory map
+            out[sel] = take_sorted(store[int(s)], rows[sel])
         return out
+
+    def frame_images(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 ``(n, S, S, 3)`` cached crops of ``frames`` (positions in :attr:`index`)."""
+        return self._gather(self.crops, self.index.frame_shard[frames], self.index.frame_crop[frames])
 
     def batch(self, draw: Draw, rows: np.ndarray, rng: np.random.Generator, swap_p: float) -> Batch:
         """Rows ``rows`` of an epoch's draw as one batch; positives swapped with probability ``swap_p``."""
         first = [draw.anchor[rows]] + ([draw.neg_anchor[rows]] if (draw.neg_anchor[rows] >= 0).all() else [])
         second = [draw.positive[rows]] + ([draw.neg_positive[rows]] if len(first) == 2 else [])
         frames = np.concatenate(first + second)
-        images = self._gather(self.crops, self.index.frame_shard[frames], self.index.frame_crop[frames])
+        images = self.frame_images(frames)
         landmarks = self.landmarks[frames].copy()
         swapped = np.zeros(len(frames), bool)
         if swap_p > 0 and self.has_swaps:

@@ -71,7 +71,8 @@ class ContrastiveModel(nn.Module):
         d = self.feature_dim
         if head_bn:      # SimCLR's head: BatchNorm after each linear layer (the last without an affine shift)
             self.head = nn.Sequential(nn.Linear(d, d, bias=False), nn.BatchNorm1d(d), nn.ReLU(inplace=True),
-                                      nn.Linear(d, projection_dim, bias=False), nn.BatchNorm1d(projection_dim, affine=False))
+                                      nn.Linear(d, projection_dim, bias=False),
+                                      nn.BatchNorm1d(projection_dim, affine=False))
         else:
             self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True), nn.Linear(d, projection_dim))
 

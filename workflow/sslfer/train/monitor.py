@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.parquet as pq
 import torch
-
 from sklearn.metrics import f1_score
 
+from ..npy import take_sorted
 from .augment import centre_view
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,7 @@ def expression_set(items: str, crops_npy: str, n_classes: int, per_class: int, s
     if len(rows) < 2:
         raise ValueError(f"{items}: fewer than two expression classes have two usable training items")
     rows_a = np.concatenate(rows)
-    crops = np.load(crops_npy, mmap_mode="r")
-    index = tab.crop_index.to_numpy()[rows_a]
-    order = np.argsort(index)
-    images = np.empty((len(index),) + crops.shape[1:], np.uint8)
-    images[order] = crops[index[order]]
+    images = take_sorted(np.load(crops_npy, mmap_mode="r"), tab.crop_index.to_numpy()[rows_a])
     return ProbeSet(images, tab.label.to_numpy()[rows_a].astype(np.int64), np.concatenate(reference), n_classes)
 
 
@@ -100,8 +96,7 @@ def identity_set(data, frames_per_track: int, seed: int, max_identities: int = 6
             reference.append(np.full(len(pick), t != query))
     if len(frames) < 2:
         return None
-    f = np.concatenate(frames)
-    images = data._gather(data.crops, index.frame_shard[f], index.frame_crop[f])
+    images = data.frame_images(np.concatenate(frames))
     return ProbeSet(images, np.concatenate(labels).astype(np.int64), np.concatenate(reference), len(people))
 
 
@@ -158,7 +153,8 @@ class Monitor:
                 record["expression_acc"] = round(float((pred == truth).mean()), 4)
             if self.identity is not None:
                 i = self.identity
-                record["identity_acc"] = round(float((self._predict(model, i, device) == i.labels[~i.reference]).mean()), 4)
+                hits = self._predict(model, i, device) == i.labels[~i.reference]
+                record["identity_acc"] = round(float(hits.mean()), 4)
         finally:
             model.train(was_training)
         record["seconds"] = round(time.perf_counter() - t0, 3)

@@ -31,7 +31,8 @@ def train_config(settings: dict, seed: int, checkpoint_every: int = 50, monitor_
     aug, fn = settings["augment"], settings["mask_fn"]
     return TrainConfig(
         variant=Variant(**settings["switches"]), backbone=settings["backbone"], width=settings["width"],
-        stem=settings["stem"], head_bn=settings["head_bn"], projection_dim=settings["projection_dim"], temperature=settings["temperature"],
+        stem=settings["stem"], head_bn=settings["head_bn"], projection_dim=settings["projection_dim"],
+        temperature=settings["temperature"],
         batch_tracks=settings["batch_tracks"], steps=settings["steps"], lr=settings["lr"],
         weight_decay=settings["weight_decay"], warmup_steps=settings["warmup_steps"], schedule=settings["schedule"],
         swap_p=settings["swap_p"], fn_threshold=fn["threshold"], fn_lambda=fn["lambda"], fn_attract=fn["attract"],
@@ -66,8 +67,7 @@ def make_monitor(job: dict, data, cfg: TrainConfig):
     identity = identity_set(data, MONITOR_FRAMES_PER_TRACK, cfg.seed, MONITOR_IDENTITIES)
     if identity is None:
         log.warning("monitor: no identity has two tracks, so identity accuracy is not measured")
-    view = job.get("view") or {"resize": cfg.crop, "crop": cfg.crop}
-    return Monitor(expression, identity, view["resize"], view["crop"])
+    return Monitor(expression, identity, job["view"]["resize"], job["view"]["crop"])
 
 
 def train(job: dict) -> None:
@@ -128,5 +128,5 @@ def run_random_encoder(outputs: dict, params: dict) -> None:
     from .model import random_encoder
 
     random_encoder(outputs["encoder"], params["backbone"], params["seed"], {"variant": "random", "seed": params["seed"]},
-                   width=params.get("width", 64), stem=params.get("stem", "imagenet"))
+                   width=params["width"], stem=params["stem"])
     log.info("untrained %s encoder (seed %d) → %s", params["backbone"], params["seed"], outputs["encoder"])

@@ -33,7 +33,7 @@ from .data import Batch, TrainingData
 from .losses import false_negatives, maskfn_loss
 from .model import ContrastiveModel, save_encoder
 from .monitor import Monitor
-from .settings import TrainConfig, Variant, lr_at, views as _views  # noqa: F401  (Variant, _views: re-exported)
+from .settings import TrainConfig, lr_at, views
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class Trainer:
         #: (first step, pretrain.steps) of each training session of this run: a run continued to a longer
         #: ``steps`` says so, since under the cosine schedule it differs from a fresh run of that length
         self.segments: list[list[int]] = []
-        self.view1, self.view2 = _views(cfg)
+        self.view1, self.view2 = views(cfg)
         self.step = 0
 
     # ---------------------------------------------------------------------------------------------- state
