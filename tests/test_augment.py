@@ -196,9 +196,9 @@ ALTERNATIVES = {
     "jitter": [([0.8, 0.0, 0.0, 0.0], (1, 2), {})],
     "jitter_p": [([0.0, 0.8], (1,), {}), ([1.0, 0.0], (2,), {})],    # one probability per view
     "blur_p": [(1.0, (1, 2), {})],
-    "blur_sigma": [([2.5, 3.0], (1, 2), {})],
+    "blur_sigma": [([2.5, 3.0], (1, 2), {"blur_p": 1.0})],          # the sigma matters only when blurring
     "grey_p": [(1.0, (1, 2), {})],
-    "landmark_mask_p": [(0.0, (1, 2), {})],
+    "landmark_mask_p": [(1.0, (1, 2), {})],
 }
 
 

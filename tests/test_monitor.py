@@ -69,6 +69,7 @@ def test_the_monitor_measures_at_step_0_every_monitor_every_and_at_the_end(runs,
     for r in records:
         for k in PROBES:
             assert 0.0 <= r[k] <= 1.0, (k, r)
+        assert r["view"] == [MON.resize, MON.crop]                     # how the probes saw the images
         if r["step"] == 0:
             assert not {"loss_nce", "chance", "nce_ratio"} & set(r)
             continue

@@ -143,7 +143,7 @@ class Monitor:
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
-        record: dict = {"step": step}
+        record: dict = {"step": step, "view": [self.resize, self.crop]}
         try:
             if self.expression is not None:
                 e = self.expression
