@@ -28,7 +28,8 @@ from torchvision import transforms as T
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 from sslfer.preprocess.align import TEMPLATE  # noqa: E402
-from sslfer.train.augment import IMAGENET_MEAN, IMAGENET_STD, augment, view_configs  # noqa: E402
+from sslfer.train.augment import augment, view_configs  # noqa: E402
+from sslfer.train.image_ops import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
 SIZES = ((128, 112), (72, 64))
 

@@ -29,7 +29,8 @@ import pyarrow.parquet as pq  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 from sslfer.descriptors.backends import (BLOCK_SCALE, BROWS_EYES, GEOMETRY_WEIGHT, MOUTH_POINTS,  # noqa: E402
-                                         GeometryHog, default_resnet18_weights, region_shape, track_centred)
+                                         DescriptorConfig, GeometryHog, default_resnet18_weights, region_shape,
+                                         track_centred)
 from sslfer.descriptors.patches import extract_patches  # noqa: E402
 from sslfer.descriptors.quality import chance_agreement, nn_agreement, with_truth  # noqa: E402
 from sslfer.descriptors.shard import describe_shard  # noqa: E402
@@ -94,7 +95,7 @@ def main() -> None:
                                                          "resnet18_weights": str(weights)}, note)):
             out = root / f"{name}.parquet"
             t0 = time.perf_counter()
-            describe_shard(root / "frames.parquet", root / "crops.npy", out, cfg, {"rule": "benchmark"})
+            describe_shard(root / "frames.parquet", root / "crops.npy", out, DescriptorConfig(**cfg), {"rule": "benchmark"})
             seconds = time.perf_counter() - t0
             truth = with_truth(pq.read_table(out), truth_path)
             ok = np.flatnonzero(truth["status"].to_numpy() == "ok")

@@ -35,13 +35,14 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
+from sslfer.descriptors.backends import DescriptorConfig  # noqa: E402
 from sslfer.descriptors.shard import describe_shard  # noqa: E402
 from sslfer.pairs.index import build_pairs  # noqa: E402
 from sslfer.parquet import write_parquet  # noqa: E402
 from sslfer.preprocess.decode import iter_frames  # noqa: E402
 from sslfer.preprocess.manifest import build_manifest  # noqa: E402
 from sslfer.preprocess.shard import ShardConfig, process_shard  # noqa: E402
-from sslfer.swap.shard import swap_shard  # noqa: E402
+from sslfer.swap.shard import SwapConfig, swap_shard  # noqa: E402
 from sslfer.synth.corpus import write_videos  # noqa: E402
 from sslfer.train.augment import AugmentConfig, augment  # noqa: E402
 from sslfer.train.data import TrainingData  # noqa: E402
@@ -66,9 +67,10 @@ def build_corpus(root: Path, identities: int, seed: int) -> Path:
     write_parquet(build_pairs(root / "videos.parquet", [shard / "frames.parquet"], PAIRS), root / "pairs.parquet",
                   {"config": {"pairs": PAIRS}})
     swaps = root / "swaps" / "shard=00000"
-    swap_shard([str(shard / "frames.parquet")], 0, swaps / "swaps.parquet", swaps / "swaps.npy", SWAP, seed, {})
+    swap_shard([str(shard / "frames.parquet")], 0, swaps / "swaps.parquet", swaps / "swaps.npy", SwapConfig(**SWAP),
+               seed, {})
     describe_shard(shard / "frames.parquet", shard / "crops.npy",
-                   root / "descriptors" / "shard=00000" / "descriptors.parquet", {"backend": "geometry_hog"}, {})
+                   root / "descriptors" / "shard=00000" / "descriptors.parquet", DescriptorConfig(), {})
     for row in manifest.to_pylist():                        # the reference's input: JPEG frames of the tracks
         out = root / "jpeg" / row["video_id"]
         out.mkdir(parents=True)
@@ -84,7 +86,7 @@ class ReferenceStyleLoader:
         import dlib
         from torchvision import transforms as T
 
-        from sslfer.backends.model_files import dlib_model_path
+        from sslfer.model_files import dlib_model_path
 
         self.root = jpeg_root
         self.detector = dlib.get_frontal_face_detector()

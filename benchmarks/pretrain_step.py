@@ -2,7 +2,7 @@
 
 On a preprocessed corpus (default ``results/synth``, made by ``make demo``: ``pairs.parquet``, ``frames/``,
 ``swaps/``, ``descriptors/``) it builds :class:`~sslfer.train.data.TrainingData` and a
-:class:`~sslfer.train.trainer.Trainer` as ``sslfer.train.pipeline.train`` does (variant ``all``: TimeAug,
+:class:`~sslfer.train.trainer.Trainer` as ``sslfer.train.run.train`` does (variant ``all``: TimeAug,
 HardNeg, FaceSwap, MaskFN top1; the schema's default settings: 72 px resize → 64 px crops, 32 tracks → 128
 images per step), one trainer per *setup*, and times every step in four phases:
 
@@ -168,7 +168,7 @@ def train_config(setup: Setup) -> TrainConfig:
 
 
 def load_data(corpus: Path, variant: Variant) -> TrainingData:
-    """As ``sslfer.train.pipeline.train`` reads it."""
+    """As ``sslfer.train.run.train`` reads it."""
     return TrainingData(corpus / "pairs.parquet", corpus / "frames", corpus / "swaps" if variant.face_swap else None,
                         corpus / "descriptors" if variant.mask_fn != "off" else None)
 

@@ -35,7 +35,7 @@ from sslfer.preprocess.manifest import build_manifest  # noqa: E402
 from sslfer.preprocess.shard import ShardConfig, process_shard  # noqa: E402
 from sslfer.swap.donors import DonorPool, choose_donors, read_frames  # noqa: E402
 from sslfer.swap.faceswap import ALIGN_POINTS, OVERLAY_GROUPS, colour_kernel, swap_face  # noqa: E402
-from sslfer.swap.shard import swap_shard  # noqa: E402
+from sslfer.swap.shard import SwapConfig, swap_shard  # noqa: E402
 from sslfer.synth.corpus import write_videos  # noqa: E402
 
 
@@ -131,7 +131,7 @@ def main() -> None:
         r = rate(lambda v, i, f, p: choose_donors(pool, v, i, f, p, 2, 16, args.seed), queries)
         print(f"donor choice (pool {len(pool)} frames): {r:.0f} frames/s")
         t0 = time.perf_counter()
-        counts = swap_shard([frames_path], 0, Path(tmp) / "swaps.parquet", Path(tmp) / "swaps.npy", {}, args.seed,
+        counts = swap_shard([frames_path], 0, Path(tmp) / "swaps.parquet", Path(tmp) / "swaps.npy", SwapConfig(), args.seed,
                             {"rule": "benchmark"})
         dt = time.perf_counter() - t0
         print(f"swap_shard end to end: {sum(counts.values())} swaps in {dt:.2f} s = "

@@ -16,8 +16,8 @@ import torchvision.transforms.functional as TF
 import yaml
 
 from sslfer.parquet import landmarks_numpy
-from sslfer.train.augment import (COMPONENTS, IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, augment, sample_params,
-                                  view_configs)
+from sslfer.train.augment import AugmentConfig, augment, sample_params, view_configs
+from sslfer.train.image_ops import COMPONENTS, IMAGENET_MEAN, IMAGENET_STD
 
 OFF = dict(flip_p=0.0, jitter_p=0.0, blur_p=0.0, grey_p=0.0, landmark_mask_p=0.0)
 TOL = 1e-5  # in [0, 1] pixel units
@@ -220,11 +220,10 @@ def settings() -> dict:
 
 
 def views_output(settings: dict, images, lm) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both views of the batch through ``train_config`` → ``_views`` → ``augment``, one fixed seed each."""
-    from sslfer.train.pipeline import train_config
-    from sslfer.train.settings import views as _views
+    """Both views of the batch through ``TrainConfig.from_config`` → ``_views`` → ``augment``, one fixed seed each."""
+    from sslfer.train.settings import TrainConfig, views as _views
 
-    v1, v2 = _views(train_config(settings, seed=0))
+    v1, v2 = _views(TrainConfig.from_config(settings, seed=0, checkpoint_every=50, monitor_every=0))
     return (augment(images, lm, v1, torch.Generator().manual_seed(21)),
             augment(images, lm, v2, torch.Generator().manual_seed(21)))
 

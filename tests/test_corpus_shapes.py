@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from sslfer.evaluate import linear, plots, probe
+from sslfer.evaluate import plots, probe, protocol
+from sslfer.files import write_json
 from sslfer.evaluate.features import feature_column, write_corpus_features
 from sslfer.parquet import write_parquet
 from sslfer.train.model import random_encoder
@@ -56,19 +57,19 @@ def corpus_features(processed, tmp_path_factory):
 def test_identity_leak_one_video_per_person_is_recorded_not_raised(corpus_features, tmp_path):
     tab = pq.read_table(corpus_features["one_per_person"]).to_pandas()
     assert tab.identity.nunique() == 3 and tab.groupby("identity").video_id.nunique().eq(1).all()
-    res = linear.identity_leak(str(corpus_features["one_per_person"]), "all", seed=0)
+    res = protocol.identity_leak_result(str(corpus_features["one_per_person"]), "all", seed=0)
     assert res["computable"] is False
     assert res["reason"].startswith("fewer than two identities have two or more tracks (0 of 3 identities, 3 tracks)")
     assert (res["n_identities_total"], res["n_identities_with_two_tracks"], res["n_tracks"]) == (3, 0, 3)
     assert res["run"] == "all" and res["seed"] == 0 and res["frames"] == len(tab) > 0
     assert res["encoder"].endswith("encoder.pt") and len(res["encoder_sha256"]) == 64
     assert "accuracy" not in res
-    linear.write_json(res, tmp_path / "identity_leak.json")
+    write_json(res, tmp_path / "identity_leak.json")
     assert json.loads((tmp_path / "identity_leak.json").read_text()) == res
     assert_plain_json(res)
 
     # the same corpus with both tracks per identity: the probe runs
-    full = linear.identity_leak(str(corpus_features["all"]), "all", seed=0)
+    full = protocol.identity_leak_result(str(corpus_features["all"]), "all", seed=0)
     assert full["computable"] is True and full["n_identities"] == 3 and full["n_test_tracks"] == 3
     assert 0.0 <= full["accuracy"] <= 1.0 and full["chance_uniform"] == pytest.approx(1 / 3)
 
@@ -154,7 +155,7 @@ def _lfw_files(tmp_path, people: list[str], fold: list[int]):
 def test_lfw_probe_records_each_measure_it_cannot_compute(tmp_path):
     # one person with many images (the others have one each): no identification; pairs in one fold only
     files = _lfw_files(tmp_path, ["ann"] * 6 + ["bob", "cy"], [0] * 8)
-    res = linear.lfw_probe(*files, run="all", seed=0, min_images=4)
+    res = protocol.lfw_result(*files, run="all", seed=0, min_images=4)
     assert res["verification"] == {"computable": False, "n_pairs": 8, "n_folds": 1,
                                    "reason": "pair verification needs usable pairs in at least two folds"}
     assert res["identification"]["computable"] is False and "1 of 3 people" in res["identification"]["reason"]
@@ -162,7 +163,7 @@ def test_lfw_probe_records_each_measure_it_cannot_compute(tmp_path):
     assert_plain_json(res)
     # the same items with two folds: verification is computed, identification still recorded as not computable
     files = _lfw_files(tmp_path, ["ann"] * 6 + ["bob", "cy"], [0] * 4 + [1] * 4)
-    res = linear.lfw_probe(*files, run="all", seed=0, min_images=4)
+    res = protocol.lfw_result(*files, run="all", seed=0, min_images=4)
     assert res["verification"]["computable"] is True and res["verification"]["n_folds"] == 2
     assert res["identification"]["computable"] is False
 
@@ -182,16 +183,16 @@ def _expression_files(tmp_path, split: list[str], valence: float):
 
 def test_expression_probe_without_targets_or_test_rows(tmp_path):
     split = ["train", "train", "test", "train", "test", "train", "train", "train"] * 3
-    res = linear.expression_probe("affectnet", *_expression_files(tmp_path, split, np.nan), "all", 0, 8,
-                                  linear.AFFECTNET_CLASSES, valence_arousal=True)
+    res = protocol.expression_result("affectnet", *_expression_files(tmp_path, split, np.nan), "all", 0, 8,
+                                    protocol.AFFECTNET_CLASSES, valence_arousal=True)
     assert res["expression"]["computable"] is True and res["expression"]["accuracy"] == 1.0
     pred = res["expression"]["test_predictions"]          # per test row of the item table, in its order
     assert pred["rows"] == [k for k, s in enumerate(split) if s == "test"] and pred["y_true"] == pred["y_pred"]
     assert res["valence"] == res["arousal"] == {"computable": False, "reason": "no test rows with targets",
                                                 "n_train": 0, "n_test": 0}
     assert_plain_json(res)
-    res = linear.expression_probe("fer2013", *_expression_files(tmp_path, ["train"] * 24, 0.1), "all", 0, 7,
-                                  linear.FER2013_CLASSES, valence_arousal=False)
+    res = protocol.expression_result("fer2013", *_expression_files(tmp_path, ["train"] * 24, 0.1), "all", 0, 7,
+                                    protocol.FER2013_CLASSES, valence_arousal=False)
     assert res["expression"] == {"computable": False, "reason": "no test rows", "n_train": 24, "n_test": 0}
     png = plots.expression_confusion(res, tmp_path / "confusion.png", "fer2013")
     assert cv2.imread(str(png)) is not None

@@ -11,8 +11,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from sslfer.backends.model_files import ModelFileError
-from sslfer.descriptors.backends import sha256_file
+from sslfer.model_files import ModelFileError
+from sslfer.descriptors.backends import DescriptorConfig
+from sslfer.files import sha256_file
 from sslfer.descriptors.patches import extract_patches, region_boxes
 from sslfer.descriptors.quality import chance_agreement, nn_agreement, with_truth
 from sslfer.descriptors.shard import describe_shard
@@ -43,7 +44,7 @@ def shard(tmp_path_factory, synth_cfg) -> Path:
 @pytest.fixture(scope="module")
 def described(shard) -> tuple[Path, pa.Table]:
     out = shard / "descriptors.parquet"
-    describe_shard(shard / "frames.parquet", shard / "crops.npy", out, {}, {"rule": "test"})
+    describe_shard(shard / "frames.parquet", shard / "crops.npy", out, DescriptorConfig(), {"rule": "test"})
     return out, pq.read_table(out)
 
 
@@ -118,7 +119,7 @@ def _break_frames(shard: Path, out: Path) -> tuple[Path, set[int], set[int]]:
 def test_failed_frames_get_no_descriptor_and_rerun_is_identical(shard, tmp_path):
     frames_path, dropped, short = _break_frames(shard, tmp_path / "frames.parquet")
     out = tmp_path / "a.parquet"
-    counts = describe_shard(frames_path, shard / "crops.npy", out, {"min_track_frames": 8}, {"rule": "test"})
+    counts = describe_shard(frames_path, shard / "crops.npy", out, DescriptorConfig(min_track_frames=8), {"rule": "test"})
     table = pq.read_table(out)
     n_in = pq.read_metadata(frames_path).num_rows
     assert table.num_rows == n_in and sum(counts.values()) == n_in
@@ -133,7 +134,7 @@ def test_failed_frames_get_no_descriptor_and_rerun_is_identical(shard, tmp_path)
     ok = [i for i, s in enumerate(status) if s == "ok"]
     assert ok and all(table["descriptor"][i].as_py() is not None for i in ok)
     assert read_provenance(out)["status_counts"] == dict(sorted(counts.items()))
-    describe_shard(frames_path, shard / "crops.npy", tmp_path / "b.parquet", {"min_track_frames": 8}, {"rule": "test"})
+    describe_shard(frames_path, shard / "crops.npy", tmp_path / "b.parquet", DescriptorConfig(min_track_frames=8), {"rule": "test"})
     assert (tmp_path / "b.parquet").read_bytes() == out.read_bytes()
 
 
@@ -168,7 +169,7 @@ def test_resnet18_runs_offline_on_given_weights(shard, tmp_path):
     pq.write_table(frames, tmp_path / "frames.parquet")
     out = tmp_path / "resnet.parquet"
     cfg = {"backend": "resnet18_imagenet", "resnet18_weights": str(weights), "batch_size": 16}
-    counts = describe_shard(tmp_path / "frames.parquet", shard / "crops.npy", out, cfg, {"rule": "test"})
+    counts = describe_shard(tmp_path / "frames.parquet", shard / "crops.npy", out, DescriptorConfig(**cfg), {"rule": "test"})
     table = pq.read_table(out)
     assert table.num_rows == 40 and counts["ok"] > 30
     assert table.schema.field("eye").type == pa.list_(pa.float32(), 512)
@@ -185,13 +186,13 @@ def test_resnet18_missing_weights_names_setting_and_path(shard, tmp_path):
     missing = tmp_path / "nowhere" / "resnet18-f37072fd.pth"
     with pytest.raises(ModelFileError) as err:
         describe_shard(shard / "frames.parquet", shard / "crops.npy", tmp_path / "x.parquet",
-                       {"backend": "resnet18_imagenet", "resnet18_weights": str(missing)}, {"rule": "test"})
+                       DescriptorConfig(backend="resnet18_imagenet", resnet18_weights=str(missing)), {"rule": "test"})
     assert "descriptors.resnet18_weights" in str(err.value) and str(missing) in str(err.value)
     assert not (tmp_path / "x.parquet").exists()
 
 
 def test_resnet18_weights_of_the_published_name_must_have_its_digest(tmp_path):
-    from sslfer.backends.model_files import descriptor_files
+    from sslfer.model_files import descriptor_files
 
     fake = tmp_path / "resnet18-f37072fd.pth"
     fake.write_bytes(b"not torchvision's ImageNet weights")

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from sslfer.evaluate.datasets import (FER2013_FOLDERS, read_affectnet_csv, read_affectnet_npy, read_fer2013_csv,
-                                      read_fer2013_folders, read_lfw)
+from sslfer.evaluate.datasets.affectnet import read_affectnet_csv, read_affectnet_npy
+from sslfer.evaluate.datasets.fer2013 import FER2013_FOLDERS, read_fer2013_csv, read_fer2013_folders
+from sslfer.evaluate.datasets.lfw import read_lfw
 from sslfer.evaluate.faces import CROPPED, FER_ANCHORS, prepare_dataset
 from sslfer.parquet import landmarks_numpy, read_provenance
 from sslfer.preprocess.align import TEMPLATE, anchor_points, similarity

@@ -288,7 +288,7 @@ def test_identity_leak_rejects_shared_track():
 def test_probes_record_their_test_predictions(tmp_path):
     """The expression and identity probes keep each test row's true and predicted class, in test-row order, so
     the ablation can resample the same rows for two encoders."""
-    from sslfer.evaluate.linear import write_json
+    from sslfer.files import write_json
 
     rng = np.random.default_rng(11)
     x, y = blobs(rng, 20, 3, 6, 1.5)

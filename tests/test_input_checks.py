@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from sslfer.backends.model_files import ModelFileError
+from sslfer.model_files import ModelFileError
 from sslfer.config import ConfigError, prepare_config
 from sslfer.preprocess.decode import iter_frames, jpeg_is_complete
 from sslfer.preprocess.manifest import build_manifest

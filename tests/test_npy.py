@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from sslfer.npy import HEADER_BYTES, DiskSpaceError, atomic_crops, remove_stale_temps
+from sslfer.files import remove_stale_temps
+from sslfer.npy import HEADER_BYTES, DiskSpaceError, atomic_crops
 
 
 def test_atomic_crops_appears_only_when_complete(tmp_path):

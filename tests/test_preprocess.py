@@ -215,7 +215,7 @@ def test_bad_videos_become_rows_with_reasons(bad_tree, tmp_path):
 
 
 def test_missing_weights_name_the_setting(tmp_path):
-    from sslfer.backends.model_files import ModelFileError
+    from sslfer.model_files import ModelFileError
     from sslfer.preprocess.detect import FaceDetector
     from sslfer.preprocess.landmarks import Landmarker
 
@@ -256,7 +256,7 @@ def _tiny_onnx_landmarker(path: Path) -> None:
 
 
 def test_insightface_landmarks_run_offline_on_a_local_model(video_manifest, tmp_path):
-    from sslfer.backends.model_files import ModelFileError
+    from sslfer.model_files import ModelFileError
     from sslfer.preprocess.landmarks import Landmarker
 
     with pytest.raises(ModelFileError, match=r"preprocess\.landmarks\.model_dir.*1k3d68\.onnx"):

@@ -18,7 +18,7 @@ from sslfer.preprocess.align import similarity
 from sslfer.swap.faceswap import (DEGENERATE, OK, colour_kernel, colour_ratio, fit_transform, overlay_mask,
                                   swap_face)
 from sslfer.swap.qc import write_swaps_sheet
-from sslfer.swap.shard import swap_shard
+from sslfer.swap.shard import SwapConfig, swap_shard
 
 FEATHER = 3.0
 
@@ -38,7 +38,7 @@ def _write_shard(table, root: Path, shard: int, crops: Path) -> Path:
 
 def _run(frames_parquets: list[Path], shard: int, out: Path, **cfg) -> tuple:
     counts = swap_shard(frames_parquets, shard, out / "swaps.parquet", out / "swaps.npy",
-                        {"feather_px": FEATHER, **cfg}, seed=0, provenance={"rule": "test"})
+                        SwapConfig(**{"feather_px": FEATHER, **cfg}), seed=0, provenance={"rule": "test"})
     return counts, pq.read_table(out / "swaps.parquet"), np.load(out / "swaps.npy", mmap_mode="r")
 
 
@@ -124,7 +124,7 @@ def test_swap_face_matches_the_shard_output(swapped, corpus):
 def test_swap_carries_the_expression_landmark_shape(swapped, corpus):
     import dlib
 
-    from sslfer.backends.model_files import dlib_model_path
+    from sslfer.model_files import dlib_model_path
 
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68")))

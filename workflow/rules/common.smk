@@ -50,7 +50,7 @@ def per_shard(*patterns):
     """Input function: every pattern expanded over the corpus's shards, read from the manifest (a checkpoint)."""
 
     def inputs(wildcards):
-        from sslfer.preprocess.pipeline import shard_ids
+        from sslfer.layout import shard_ids
 
         manifest = checkpoints.preprocess_manifest.get(corpus=wildcards.corpus).output.manifest
         return expand(list(patterns), corpus=wildcards.corpus, shard=shard_ids(manifest))
@@ -59,6 +59,10 @@ def per_shard(*patterns):
 
 
 shard_frames = per_shard("results/{corpus}/frames/shard={shard}/frames.parquet")
+shard_crops = per_shard("results/{corpus}/frames/shard={shard}/crops.npy")
+shard_swap_tables = per_shard("results/{corpus}/swaps/shard={shard}/swaps.parquet")
+shard_swaps = per_shard("results/{corpus}/swaps/shard={shard}/swaps.npy")
+shard_descriptors = per_shard("results/{corpus}/descriptors/shard={shard}/descriptors.parquet")
 
 
 # A pretraining "run" is a variant name, or "<variant>/seed=<n>" for another seed than config["seed"]
@@ -107,12 +111,12 @@ def pretrain_inputs(wildcards):
     inputs = {"manifest": f"results/{wildcards.corpus}/videos.parquet",
               "pairs": f"results/{wildcards.corpus}/pairs.parquet",
               "frames": shard_frames(wildcards),
-              "crops": per_shard("results/{corpus}/frames/shard={shard}/crops.npy")(wildcards)}
+              "crops": shard_crops(wildcards)}
     if variant["face_swap"]:
-        inputs["swap_tables"] = per_shard("results/{corpus}/swaps/shard={shard}/swaps.parquet")(wildcards)
-        inputs["swaps"] = per_shard("results/{corpus}/swaps/shard={shard}/swaps.npy")(wildcards)
+        inputs["swap_tables"] = shard_swap_tables(wildcards)
+        inputs["swaps"] = shard_swaps(wildcards)
     if variant["mask_fn"] != "off":
-        inputs["descriptors"] = per_shard("results/{corpus}/descriptors/shard={shard}/descriptors.parquet")(wildcards)
+        inputs["descriptors"] = shard_descriptors(wildcards)
     if config["pretrain"]["monitor_every"] > 0:       # the monitor's expression set (its training items only)
         inputs["monitor_items"] = "results/eval/data/affectnet/items.parquet"
         inputs["monitor_crops"] = "results/eval/data/affectnet/crops.npy"

@@ -8,7 +8,6 @@ rule synth_videos:
         identities=f"{SYNTH}/groundtruth/videos_identities.parquet",
         meta=f"{SYNTH}/voxceleb/vox1_meta.csv",
     params:
-        what="videos",
         cfg=canonical(config["synth"]["videos"]),
         seed=config["seed"],
     threads: 2
@@ -29,7 +28,6 @@ rule synth_affectnet:
         training=f"{SYNTH}/affectnet/Manually_Annotated_file_lists/training.csv",
         validation=f"{SYNTH}/affectnet/Manually_Annotated_file_lists/validation.csv",
     params:
-        what="affectnet",
         cfg=canonical(config["synth"]["affectnet"]),
         seed=config["seed"],
     threads: 2
@@ -49,7 +47,6 @@ rule synth_fer2013:
         identities=f"{SYNTH}/groundtruth/fer2013_identities.parquet",
         csv=f"{SYNTH}/fer2013/fer2013.csv",
     params:
-        what="fer2013",
         cfg=canonical(config["synth"]["fer2013"]),
         seed=config["seed"],
     threads: 2
@@ -71,7 +68,6 @@ rule synth_lfw:
         dev_train=f"{SYNTH}/lfw/lfw_home/pairsDevTrain.txt",
         dev_test=f"{SYNTH}/lfw/lfw_home/pairsDevTest.txt",
     params:
-        what="lfw",
         cfg=canonical(config["synth"]["lfw"]),
         seed=config["seed"],
     threads: 2
@@ -87,10 +83,9 @@ rule synth_lfw:
 
 rule synth_contact_sheet:
     output:
-        report("results/qc/synth_contact_sheet.png", caption="../report/qc.rst", category="Quality control"),
+        sheet=report("results/qc/synth_contact_sheet.png", caption="../report/qc.rst", category="Quality control"),
     params:
-        what="contact_sheet",
-        cfg=config["synth"]["contact_sheet_identities"],
+        identities=config["synth"]["contact_sheet_identities"],
         seed=config["seed"],
     log:
         "logs/synth/contact_sheet.log",

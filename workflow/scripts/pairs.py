@@ -1,14 +1,4 @@
-"""Rules pairs_index / swap_shard / descriptors_shard / swap_qc / pairs_summary (thin wrapper around sslfer.pairs)."""
+"""Rules of workflow/rules/pairs.smk: each runs the function named after it in sslfer.pairs.pipeline."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (works without `pip install -e .`)
-
-from sslfer.pairs import pipeline  # noqa: E402
-from sslfer.rulelog import rule_log  # noqa: E402
-
-sm = snakemake  # noqa: F821
-with rule_log(sm.log[0]):
-    pipeline.run_rule(sm.rule, dict(sm.input.items()), dict(sm.output.items()), dict(sm.params.items()),
-                      dict(sm.wildcards.items()))
+import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # sslfer without `pip install -e .`
+from sslfer.rulejob import run; run(globals()["snakemake"], "pairs")  # the job object of Snakemake's preamble

@@ -1,14 +1,4 @@
-"""Rules preprocess_manifest / preprocess_shard / preprocess_summary (thin wrapper around sslfer.preprocess)."""
+"""Rules of workflow/rules/preprocess.smk: each runs the function named after it in sslfer.preprocess.pipeline."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821  (works without `pip install -e .`)
-
-from sslfer.preprocess import pipeline  # noqa: E402
-from sslfer.rulelog import rule_log  # noqa: E402
-
-sm = snakemake  # noqa: F821
-with rule_log(sm.log[0]):
-    pipeline.run_rule(sm.rule, dict(sm.input.items()), dict(sm.output.items()), dict(sm.params.items()),
-                      dict(sm.wildcards.items()), sm.threads)
+import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # sslfer without `pip install -e .`
+from sslfer.rulejob import run; run(globals()["snakemake"], "preprocess")  # the job object of Snakemake's preamble

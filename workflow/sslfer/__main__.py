@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .inspect import describe
+    from .parquet_info import describe
 
     for path in args.paths:
         print(describe(path))

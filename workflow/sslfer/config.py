@@ -6,7 +6,7 @@ run before any job starts. It (1) reports every schema violation as ``config key
 except those under ``synth.root``, which the workflow generates itself, and (4) checks the inputs
 themselves (:func:`input_errors`): a ``csv`` corpus's header and rows, the files each evaluation dataset's
 reader opens (:data:`DATASET_LAYOUTS`), a ``meta`` file's id rows, and the model files of the chosen
-backends (:func:`sslfer.backends.model_files.missing_model_files`). Every problem is one message naming
+backends (:func:`sslfer.model_files.missing_model_files`). Every problem is one message naming
 the config key and the file; all of them come in one :class:`ConfigError`.
 
 Listed videos that do not exist are not config errors as long as some do (a partial download is
@@ -237,7 +237,7 @@ def dataset_errors(config: dict, base: str | Path = ".") -> list[str]:
 def input_errors(config: dict, base: str | Path = ".") -> list[str]:
     """Everything wrong with the inputs themselves: :func:`corpus_errors`, :func:`dataset_errors` and the
     chosen backends' missing model files."""
-    from .backends.model_files import missing_model_files
+    from .model_files import missing_model_files
 
     return corpus_errors(config, base) + dataset_errors(config, base) + missing_model_files(config)
 

@@ -4,8 +4,7 @@ and read back in file order (:func:`take_sorted`).
 Disk space is a message, never a crash: the bytes a file needs are checked against the free space of its
 filesystem before it is allocated, and its blocks are allocated up front (``posix_fallocate``), so a
 write into the map can never hit a full disk (which would kill the process with SIGBUS). Temporary
-files of jobs that died without cleaning up (``.<name>.tmp-<pid>[.npy]``) are removed by
-:func:`remove_stale_temps`.
+files of jobs that died without cleaning up are removed by :func:`sslfer.files.remove_stale_temps`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +20,10 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.format import open_memmap
 
+from .files import atomic_path, remove_stale_temps
+
 log = logging.getLogger(__name__)
 
-#: Temporary files of :func:`atomic_crops` (``.crops.npy.tmp-<pid>.npy``) and of
-#: :func:`sslfer.parquet.write_parquet` (``.frames.parquet.tmp-<pid>``).
-TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)(\.npy)?$")
 #: Room left for the ``.npy`` header when checking free space.
 HEADER_BYTES = 4096
 
@@ -73,44 +70,6 @@ def is_disk_full(exc: BaseException) -> bool:
                                          or "No space left on device" in str(exc))
 
 
-def pid_alive(pid: int) -> bool:
-    """True when a process ``pid`` exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temps(folder: str | Path) -> list[tuple[Path, int]]:
-    """Remove the temporary files in ``folder`` whose embedded pid is no live process; return (path, bytes).
-
-    Those are left by jobs killed without a chance to clean up (SIGKILL, a node crash). Files of live
-    processes are kept: they may be being written right now.
-    """
-    folder = Path(folder)
-    removed: list[tuple[Path, int]] = []
-    if not folder.is_dir():
-        return removed
-    for path in sorted(folder.iterdir()):
-        m = TEMP_NAME.match(path.name)
-        if not m or not path.is_file() or pid_alive(int(m.group(1))):
-            continue
-        try:
-            size = path.stat().st_blocks * 512
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        removed.append((path, size))
-        log.info("removed stale temporary file %s of dead process %s (%d bytes)", path, m.group(1), size)
-    if removed:
-        log.info("removed %d stale temporary file(s) in %s, %d bytes freed", len(removed), folder,
-                 sum(s for _, s in removed))
-    return removed
-
-
 def _allocate(path: Path, final: Path, nbytes: int) -> None:
     """Allocate the blocks of ``path``'s first ``nbytes`` bytes (no sparse file: no SIGBUS on a full disk)."""
     if nbytes <= 0:
@@ -144,12 +103,8 @@ def atomic_crops(path: str | Path, n: int, size: int) -> Iterator[np.memmap]:
     free = free_bytes(path.parent)
     if needed > free:
         raise DiskSpaceError(path, needed, free)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npy")
-    try:
+    with atomic_path(path, suffix=".npy") as tmp:
         crops = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
         _allocate(tmp, path, os.path.getsize(tmp))
         yield crops
         crops.flush()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -3,8 +3,7 @@
 Landmarks are stored as ``fixed_size_list<fixed_size_list<float32, 2>, 68>`` (68 points × (x, y), iBUG
 order); :func:`landmarks_array` and :func:`landmarks_numpy` convert to and from ``(n, 68, 2)`` arrays.
 Every file carries a JSON provenance record under the metadata key ``sslfer`` (:func:`read_provenance`).
-Writes go to a temporary file that is renamed into place, so a killed job never leaves a half-written
-file that a rerun would trust. Nothing time- or host-dependent goes into the file: same inputs → same
+Writes are atomic (:func:`sslfer.files.atomic_path`). Nothing time- or host-dependent goes into the file: same inputs → same
 bytes.
 """
 
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
+from .files import atomic_path
 
 PROVENANCE_KEY = b"sslfer"
 N_LANDMARKS = 68
@@ -54,19 +54,12 @@ def provenance(rule: str, seed: int | None, config: dict[str, Any] | None = None
 
 def write_parquet(table: pa.Table, path: str | os.PathLike, prov: dict[str, Any]) -> Path:
     """Write ``table`` to ``path`` atomically with ``prov`` as JSON metadata; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(table.schema.metadata or {})
     meta[PROVENANCE_KEY] = json.dumps(prov, sort_keys=True, default=str).encode()
     table = table.replace_schema_metadata(meta)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def read_provenance(path: str | os.PathLike) -> dict[str, Any]:

@@ -24,13 +24,14 @@ config key ``device`` (:mod:`sslfer.device`; ``make_backend(cfg, device)``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from ..backends.model_files import RESNET18_FILE, descriptor_files, require, torch_hub_dir
+from ..model_files import RESNET18_FILE, descriptor_files, require, torch_hub_dir
 from ..files import sha256_file
 from .patches import extract_patches
 
@@ -163,13 +164,32 @@ class ResNet18ImageNet:
         return self.features(eyes), self.features(mouths)
 
 
-def make_backend(cfg: dict, device: str | object = "cpu") -> DescriptorBackend:
-    """The backend named by ``cfg["backend"]`` (the ``descriptors`` config section); ``device`` (the config
-    key ``device``) is where ``resnet18_imagenet`` runs (``geometry_hog`` is CPU code)."""
-    name = cfg.get("backend", "geometry_hog")
-    patch_size = int(cfg.get("patch_size", 64))
-    if name == "geometry_hog":
-        return GeometryHog(patch_size)
-    if name == "resnet18_imagenet":
-        return ResNet18ImageNet(cfg.get("resnet18_weights"), patch_size, int(cfg.get("batch_size", 256)), device)
-    raise ValueError(f"config descriptors.backend: unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+@dataclass(frozen=True)
+class DescriptorConfig:
+    """The ``descriptors`` settings that shape a shard's descriptors."""
+
+    backend: str = "geometry_hog"
+    resnet18_weights: str | None = None      # resnet18_imagenet: None = torchvision's cache under the hub dir
+    patch_size: int = 64
+    min_track_frames: int = 8                # geometry_hog: tracks with fewer frames with landmarks get none
+    batch_size: int = 256                    # resnet18_imagenet: patches per forward pass
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"config descriptors.backend: unknown backend {self.backend!r}; "
+                             f"known: {', '.join(BACKENDS)}")
+
+    @classmethod
+    def from_config(cls, section: dict) -> DescriptorConfig:
+        """From the ``descriptors`` config section (defaults filled in by the schema)."""
+        return cls(backend=section["backend"], resnet18_weights=section.get("resnet18_weights"),
+                   patch_size=section["patch_size"], min_track_frames=section["min_track_frames"],
+                   batch_size=section["batch_size"])
+
+
+def make_backend(cfg: DescriptorConfig, device: str | object = "cpu") -> DescriptorBackend:
+    """The backend ``cfg.backend``; ``device`` (the config key ``device``) is where ``resnet18_imagenet`` runs
+    (``geometry_hog`` is CPU code)."""
+    if cfg.backend == "geometry_hog":
+        return GeometryHog(cfg.patch_size)
+    return ResNet18ImageNet(cfg.resnet18_weights, cfg.patch_size, cfg.batch_size, device)

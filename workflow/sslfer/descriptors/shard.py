@@ -26,16 +26,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from ..npy import remove_stale_temps
+from ..files import remove_stale_temps
 from ..parquet import landmarks_numpy, write_parquet
-from .backends import DescriptorBackend, make_backend
+from .backends import DescriptorBackend, DescriptorConfig, make_backend
 
 log = logging.getLogger(__name__)
 
 FRAME_COLUMNS = ["video_id", "identity", "frame_idx", "t_s", "crop_index", "status", "landmarks_crop"]
 #: Frames per backend call (whole tracks; a longer track is one call on its own).
 CHUNK_FRAMES = 2048
-DEFAULT_MIN_TRACK_FRAMES = 8
 
 
 def _vectors(values: np.ndarray, valid: np.ndarray) -> pa.FixedSizeListArray:
@@ -71,13 +70,13 @@ def describe_frames(backend: DescriptorBackend, crops: np.ndarray, crop_index: n
     return eye, mouth
 
 
-def describe_shard(frames_parquet: str | Path, crops_npy: str | Path, out_parquet: str | Path, cfg: dict,
+def describe_shard(frames_parquet: str | Path, crops_npy: str | Path, out_parquet: str | Path, cfg: DescriptorConfig,
                    provenance: dict, device: str = "cpu") -> Counter:
-    """Write the descriptors of one shard (``cfg``: the ``descriptors`` config section; ``device``: the
-    config key, for ``resnet18_imagenet``); return status counts."""
+    """Write the descriptors of one shard (``device``: the config key, for ``resnet18_imagenet``); return status
+    counts."""
     remove_stale_temps(Path(out_parquet).parent)      # temporary files of killed jobs
     backend = make_backend(cfg, device)
-    min_track = int(cfg.get("min_track_frames", DEFAULT_MIN_TRACK_FRAMES))
+    min_track = cfg.min_track_frames
     frames = pq.read_table(frames_parquet, columns=FRAME_COLUMNS)
     crops = np.load(crops_npy, mmap_mode="r")
     n = frames.num_rows

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import differences as diff
-from .linear import write_json
+from ..files import write_json
 from .plots import ablation_chart
 
 log = logging.getLogger(__name__)

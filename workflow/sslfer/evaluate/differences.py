@@ -10,7 +10,7 @@ have, and the point estimate is ``mean(d)``. Two sources of noise get an interva
 - **test set**: a paired percentile bootstrap (:func:`.intervals.percentile_interval`): each replicate resamples
   the test set's units with replacement, the same resample for both runs and for every seed (a resampled test
   set is one that every encoder would have been scored on), recomputes both runs' metric from their stored
-  per-item predictions (``test_predictions``, see :mod:`.linear`) and takes the seed-mean of the differences.
+  per-item predictions (``test_predictions``, see :mod:`.protocol`) and takes the seed-mean of the differences.
   A unit is an image for AffectNet and FER2013, and a held-out track for the identity leak (the frames of a
   track are not independent, so resampling frames would understate the noise). Without stored predictions
   (results written before they were recorded) there is no bootstrap.

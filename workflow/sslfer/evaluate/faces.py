@@ -51,9 +51,9 @@ from ..parquet import landmarks_numpy, write_parquet
 from ..preprocess.align import TEMPLATE, align_face, anchor_points, is_degenerate, similarity
 from ..preprocess.detect import FaceDetector, pick_track_face
 from ..preprocess.landmarks import Landmarker
-from ..preprocess.pipeline import shard_config
 from ..preprocess.shard import ShardConfig
-from .datasets import landmark_column, read_dataset, status_counts
+from .datasets import read_dataset
+from .datasets.items import landmark_column, status_counts
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def prepare_dataset(name: str, cfg_dataset: dict, pre: dict, items_out: str | Pa
     items_out, crops_out = Path(items_out), Path(crops_out)
     crops_out.parent.mkdir(parents=True, exist_ok=True)
     ds = read_dataset(name, cfg_dataset, scratch=crops_out.parent)
-    cfg = shard_config(pre, device)
+    cfg = ShardConfig.from_config(pre, device)
     if workers > 1 and uses_gpu(cfg):
         log.info("%s faces: fan/insightface on %s, so 1 worker instead of %d (CUDA does not survive a fork)",
                  name, cfg.device, workers)

@@ -2,7 +2,7 @@
 
 Every encoder sees a crop the same way, whatever its training augmentations were: the 128 px crop resized
 to ``evaluation.view.resize`` and centre-cropped to ``evaluation.view.crop``, ImageNet-normalised
-(:func:`~sslfer.train.augment.centre_view`). Features are the backbone's pooled output (the projection
+(:func:`~sslfer.train.image_ops.centre_view`). Features are the backbone's pooled output (the projection
 head is not used downstream, as in the reference).
 
 ``device`` (the config key ``device``, see :mod:`sslfer.device`) picks where the encoder runs. Crops go in
@@ -28,7 +28,7 @@ from ..files import sha256_file
 from ..device import describe, resolve_device
 from ..layout import shard_of
 from ..parquet import write_parquet
-from ..train.augment import centre_view as preprocess
+from ..train.image_ops import centre_view as preprocess
 from ..train.model import load_encoder
 
 log = logging.getLogger(__name__)

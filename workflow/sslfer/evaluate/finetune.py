@@ -25,8 +25,9 @@ from torch import nn
 from ..device import describe, resolve_device
 from ..files import sha256_file
 from ..parquet import landmarks_numpy
-from ..train.augment import AugmentConfig, augment, resize_centre_crop
-from ..train.augment import centre_view as preprocess
+from ..train.augment import AugmentConfig, augment
+from ..train.image_ops import resize_centre_crop
+from ..train.image_ops import centre_view as preprocess
 from ..train.model import load_encoder
 from .metrics import classification_report
 

@@ -175,3 +175,21 @@ def ablation_chart(rows: list[dict], metrics: list[tuple[str, str]], out: str | 
             a.legend(fontsize=7, loc="lower right")
         a.set_title(label, fontsize=9)
     return _save(fig, out)
+
+
+def write_figures(inputs: dict, outputs: dict, run: str) -> None:
+    """Training curves, confusion matrices and the 2-D embedding plot of one run (the ``figures`` rule's files)."""
+    import pyarrow.parquet as pq
+
+    from .features import features_numpy
+    from .protocol import AFFECTNET_CLASSES
+
+    training_curves(Path(inputs["encoder"]).parent / "metrics.jsonl", outputs["training"], f"pretraining: {run}")
+    for name in ("affectnet", "fer2013"):          # the confusion matrix, or the reason it is not computable
+        expression_confusion(json.loads(Path(inputs[name]).read_text()), outputs[name], name)
+    items = pq.read_table(inputs["affectnet_items"]).to_pandas()
+    x = features_numpy(pq.read_table(inputs["affectnet_features"]).column("feature"))
+    sel = np.isfinite(x).all(1) & (items.split == "test").to_numpy() & items.label.between(0, 7).to_numpy()
+    corpus = pq.read_table(inputs["corpus_features"])
+    embedding_plot(x[sel], [AFFECTNET_CLASSES[k] for k in items.label[sel]], features_numpy(corpus.column("feature")),
+                   corpus.column("identity").to_pylist(), outputs["embedding"], f"frozen features of {run} (PCA)")

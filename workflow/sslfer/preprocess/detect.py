@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..backends.model_files import DEFAULT_INSIGHTFACE_DIR, detector_files, require  # noqa: F401 (re-exported)
+from ..model_files import detector_files, require
 
 DETECTORS = ("dlib_hog", "dlib_mmod", "opencv_haar", "insightface")
 

@@ -18,8 +18,7 @@ from unittest import mock
 
 import numpy as np
 
-from ..backends.model_files import INSIGHTFACE_68  # noqa: F401 (re-exported)
-from ..backends.model_files import FAN_WEIGHTS_FILE, landmark_files, require, torch_hub_dir
+from ..model_files import FAN_WEIGHTS_FILE, landmark_files, require, torch_hub_dir
 
 LANDMARKERS = ("dlib68", "fan", "insightface")
 

@@ -32,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from ..npy import DiskSpaceError, atomic_crops, free_bytes, is_disk_full, remove_stale_temps
+from ..files import remove_stale_temps
+from ..npy import DiskSpaceError, atomic_crops, free_bytes, is_disk_full
 from ..parquet import LANDMARKS_TYPE, landmarks_array, write_parquet
 from ..signals import sigterm_exits
 from .align import align_face, is_degenerate
@@ -67,6 +68,19 @@ class ShardConfig:
     landmarks_model_dir: str | None = None
     device: str = "cpu"              # config key `device`: where fan / insightface run (sslfer.device)
     video_timeout_s: float = 600.0   # per video, in a watchdog child process; 0 = in this process, no limit
+
+    @classmethod
+    def from_config(cls, pre: dict, device: str = "cpu") -> ShardConfig:
+        """From the ``preprocess`` config section (defaults filled in by the schema) and the top-level ``device``.
+        A still-image caller passes only ``detect``, ``landmarks`` and ``crop_size``: the video settings
+        (``sample_fps``, ``decoder``, ``video_timeout_s``) then keep the values above, unused."""
+        detect, landmarks = pre["detect"], pre["landmarks"]
+        video = {k: pre[k] for k in ("sample_fps", "decoder", "video_timeout_s") if k in pre}
+        return cls(detector=detect["backend"], upsample=detect["upsample"], max_side=detect["max_side"],
+                   detector_model_dir=detect.get("model_dir"), track_face_px=detect["track_face_px"],
+                   landmarks=landmarks["backend"], fan_weights=landmarks.get("fan_weights"),
+                   landmarks_model_dir=landmarks.get("model_dir"), crop_size=pre["crop_size"], device=str(device),
+                   **video)
 
 
 class Frame(NamedTuple):

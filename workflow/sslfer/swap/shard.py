@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from ..npy import atomic_crops, remove_stale_temps
+from ..files import remove_stale_temps
+from ..npy import atomic_crops
 from ..parquet import LANDMARKS_TYPE, landmarks_array, landmarks_numpy, write_parquet
 from .donors import DonorPool, choose_donors, read_frames
 from .faceswap import DEGENERATE, OK, fit_transform, render_swap
@@ -42,6 +43,17 @@ class SwapConfig:
     feather_px: float = 3.0
     colour_correct: bool = True
     max_frames_per_track: int = 0
+
+    def __post_init__(self) -> None:
+        if self.donors_per_frame < 1 or self.pose_candidates < 1 or self.feather_px < 0 or self.max_frames_per_track < 0:
+            raise ValueError(f"swap settings out of range: {self}")
+
+    @classmethod
+    def from_config(cls, section: dict) -> SwapConfig:
+        """From the ``swap`` config section (defaults filled in by the schema)."""
+        return cls(donors_per_frame=section["donors_per_frame"], pose_candidates=section["pose_candidates"],
+                   feather_px=section["feather_px"], colour_correct=section["colour_correct"],
+                   max_frames_per_track=section["max_frames_per_track"])
 
 
 def expression_frames(frames: pa.Table, shard: int, max_per_track: int) -> tuple[pa.Table, int, int]:
@@ -114,11 +126,10 @@ def _plan(pool: DonorPool, expr: pa.Table, expr_lm: np.ndarray, size: int, c: Sw
 
 
 def swap_shard(frames_parquets: list[str | Path], shard: int, out_parquet: str | Path, out_npy: str | Path,
-               cfg: dict, seed: int, provenance: dict) -> Counter:
+               c: SwapConfig, seed: int, provenance: dict) -> Counter:
     """Swap every frame of shard ``shard`` (its ``frames.parquet`` is among ``frames_parquets``, the whole
-    corpus's, which supply the donors) onto ``cfg["donors_per_frame"]`` donors (``cfg``: the ``swap``
-    settings, :class:`SwapConfig`); write both outputs atomically; return the row status counts."""
-    c = SwapConfig(**cfg)
+    corpus's, which supply the donors) onto ``c.donors_per_frame`` donors; write both outputs atomically;
+    return the row status counts."""
     out_parquet, out_npy = Path(out_parquet), Path(out_npy)
     for folder in sorted({out_parquet.parent, out_npy.parent}):
         remove_stale_temps(folder)                   # temporary files of killed jobs

@@ -16,7 +16,7 @@ import dlib
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..backends.model_files import dlib_model_path
+from ..model_files import dlib_model_path
 from ..parquet import landmarks_numpy
 
 GROUPS = {"jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27, 36), "eyes": slice(36, 48),

@@ -22,6 +22,7 @@ from .identity import Identity, sample_identity
 from .render import Camera, Lighting, make_background, render_face
 from .scenes import VIDEO_224, random_camera, random_lighting, random_shirt
 from .trajectory import DEFAULT_HOLD_S, drift, expression_track, speech
+from ..files import atomic_path
 
 #: VoxCeleb1 speaker ids start at id10001.
 FIRST_VOXCELEB_ID = 10001
@@ -88,10 +89,7 @@ def encode_h264(frames, path: str | os.PathLike, fps: int, size: tuple[int, int]
     identical frames gave different bytes from run to run in one process (measured: 3 different files
     out of 3 encodes; with mbtree off, 1 out of 10). Timestamps are set explicitly.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.mp4")
-    try:
+    with atomic_path(path, suffix=".mp4") as tmp:
         with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
             stream = container.add_stream("libx264", rate=Fraction(fps))
             stream.height, stream.width = size
@@ -107,10 +105,6 @@ def encode_h264(frames, path: str | os.PathLike, fps: int, size: tuple[int, int]
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def render_video(spec: VideoSpec, ident: Identity, fps: int, seed: int, out_path: str | os.PathLike,

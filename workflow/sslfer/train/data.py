@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..layout import shard_dir
 from ..npy import take_sorted
 from ..pairs.sampler import Draw, PairsIndex
 from ..parquet import landmarks_numpy
@@ -53,11 +54,11 @@ class TrainingData:
         self.index = PairsIndex.read(str(pairs))
         frames_dir = Path(frames_dir)
         shards = sorted(set(self.index.frame_shard.tolist()))
-        self.crops = {s: np.load(frames_dir / f"shard={s:05d}" / "crops.npy", mmap_mode="r") for s in shards}
+        self.crops = {s: np.load(shard_dir(frames_dir, s) / "crops.npy", mmap_mode="r") for s in shards}
         n = self.index.n_frames
         self.landmarks = np.full((n, 68, 2), np.nan, np.float32)
         for s in shards:
-            tab = pq.read_table(frames_dir / f"shard={s:05d}" / "frames.parquet", columns=["crop_index", "landmarks_crop"])
+            tab = pq.read_table(shard_dir(frames_dir, s) / "frames.parquet", columns=["crop_index", "landmarks_crop"])
             tab = tab.filter(pc.greater_equal(tab.column("crop_index"), 0))
             mine = np.flatnonzero(self.index.frame_shard == s)
             at = match(tab.column("crop_index").to_numpy(), self.index.frame_crop[mine])
@@ -71,7 +72,7 @@ class TrainingData:
             return np.zeros((n, 1), np.float32), np.zeros(n, bool)
         out, valid = None, np.zeros(n, bool)
         for s in shards:
-            tab = pq.read_table(Path(root) / f"shard={s:05d}" / "descriptors.parquet",
+            tab = pq.read_table(shard_dir(root, s) / "descriptors.parquet",
                                 columns=["crop_index", "status", "descriptor"])
             tab = tab.filter(pc.equal(tab.column("status"), "ok"))
             vecs = np.stack(tab.column("descriptor").to_numpy(zero_copy_only=False)).astype(np.float32) \
@@ -91,7 +92,7 @@ class TrainingData:
         owner, sh, row, lms = [], [], [], []
         self.swap_images: dict[int, np.ndarray] = {}
         for s in shards if root is not None else []:
-            d = Path(root) / f"shard={s:05d}"
+            d = shard_dir(root, s)
             tab = pq.read_table(d / "swaps.parquet", columns=["crop_index", "status", "swap_index", "landmarks_crop"])
             tab = tab.filter(pc.equal(tab.column("status"), "ok"))
             self.swap_images[s] = np.load(d / "swaps.npy", mmap_mode="r")

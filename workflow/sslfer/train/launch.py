@@ -1,4 +1,4 @@
-"""``torchrun … -m sslfer.train.launch job.json``: one DDP rank of a pretraining job (see :mod:`.pipeline`)."""
+"""``torchrun … -m sslfer.train.launch job.json``: one DDP rank of a pretraining job (see :mod:`.run`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from .pipeline import train
+from .run import train
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
+from ..files import atomic_path
 
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 #: How the stem reduces the input before the first residual stage: ``imagenet`` is torchvision's
@@ -83,13 +83,10 @@ class ContrastiveModel(nn.Module):
 def save_encoder(path: str | Path, model: ContrastiveModel, backbone: str, record: dict) -> Path:
     """Write ``encoder.pt`` atomically: the backbone's state dict, its name and feature size, plus ``record``
     (the training config, the workflow config that made it, steps)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    torch.save({"backbone": model.backbone.state_dict(), "backbone_name": backbone,
-                "feature_dim": model.feature_dim, "width": model.width, "stem": model.stem, **record}, tmp)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        torch.save({"backbone": model.backbone.state_dict(), "backbone_name": backbone,
+                    "feature_dim": model.feature_dim, "width": model.width, "stem": model.stem, **record}, tmp)
+    return Path(path)
 
 
 def random_encoder(path: str | Path, backbone: str, seed: int, config: dict, width: int = 64,

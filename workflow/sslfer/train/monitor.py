@@ -30,7 +30,7 @@ import torch
 from sklearn.metrics import f1_score
 
 from ..npy import take_sorted
-from .augment import centre_view
+from .image_ops import centre_view
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The pretraining settings: the method's switches (:class:`Variant`), every setting of a run
-(:class:`TrainConfig`, the ``pretrain`` config section mapped by :func:`sslfer.train.pipeline.train_config`),
+(:class:`TrainConfig`, the ``pretrain`` config section mapped by :meth:`TrainConfig.from_config`),
 the learning-rate schedule and the two augmentation views they define."""
 
 from __future__ import annotations
@@ -67,6 +67,25 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         views(self)                       # the augmentation settings are validated here, at construction
+
+    @classmethod
+    def from_config(cls, settings: dict, seed: int, checkpoint_every: int, monitor_every: int) -> TrainConfig:
+        """From a run's training settings (the ``pretrain`` section's shaping keys with the chosen variant's
+        switches under ``switches``; see ``pretrain_settings`` in ``workflow/rules/common.smk``). The schema has
+        filled in every default; invalid combinations raise ``ValueError`` here."""
+        aug, fn = settings["augment"], settings["mask_fn"]
+        return cls(
+            variant=Variant(**settings["switches"]), backbone=settings["backbone"], width=settings["width"],
+            stem=settings["stem"], head_bn=settings["head_bn"], projection_dim=settings["projection_dim"],
+            temperature=settings["temperature"],
+            batch_tracks=settings["batch_tracks"], steps=settings["steps"], lr=settings["lr"],
+            weight_decay=settings["weight_decay"], warmup_steps=settings["warmup_steps"],
+            schedule=settings["schedule"], swap_p=settings["swap_p"], fn_threshold=fn["threshold"],
+            fn_lambda=fn["lambda"], fn_attract=fn["attract"], resize=aug["resize"], crop=aug["crop"],
+            scale=None if aug["scale"] is None else tuple(aug["scale"]), ratio=tuple(aug["ratio"]),
+            flip_p=aug["flip_p"], jitter=tuple(aug["jitter"]), jitter_p=tuple(aug["jitter_p"]), blur_p=aug["blur_p"],
+            blur_sigma=tuple(aug["blur_sigma"]), grey_p=aug["grey_p"], landmark_mask_p=aug["landmark_mask_p"],
+            checkpoint_every=checkpoint_every, monitor_every=monitor_every, sync_bn=settings["sync_bn"], seed=seed)
 
     def digest(self) -> str:
         """Hash of every setting that shapes the training trajectory, except how long it runs (``steps``) and how

@@ -34,6 +34,7 @@ from .losses import false_negatives, maskfn_loss
 from .model import ContrastiveModel, save_encoder
 from .monitor import Monitor
 from .settings import TrainConfig, lr_at, views
+from ..files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +164,10 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.rank != 0:
             return
-        tmp = self.checkpoint_path.with_suffix(f".tmp-{os.getpid()}")
-        torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                    "digest": self.cfg.digest(), "data_digest": self.data_digest, "hardware": self.hardware,
-                    "segments": self.segments}, tmp)
-        os.replace(tmp, self.checkpoint_path)
+        with atomic_path(self.checkpoint_path) as tmp:
+            torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
+                        "digest": self.cfg.digest(), "data_digest": self.data_digest, "hardware": self.hardware,
+                        "segments": self.segments}, tmp)
 
     def _mismatch(self, ck: dict) -> str | None:
         """Why checkpoint ``ck`` cannot continue this run, or None when it can."""

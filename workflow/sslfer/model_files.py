@@ -32,7 +32,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..files import sha256_file
+from .files import sha256_file
 
 DLIB_MODELS = {
     "shape_predictor_68": "shape_predictor_68_face_landmarks.dat",

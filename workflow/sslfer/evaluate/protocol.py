@@ -1,4 +1,5 @@
-"""The linear-probe protocol per dataset: cached features + labels → one result JSON.
+"""The evaluation protocol per dataset: cached features + labels (files) → one result record, through the probes of
+:mod:`.probe` (which work on arrays).
 
 - AffectNet: 8 expressions (linear classifier) and valence/arousal (linear regressor), trained on the
   training list, tested on the official validation list; hyper-parameters chosen on a split of training.
@@ -7,7 +8,7 @@
 - Identity leak: identity predicted from held-out tracks of the pretraining corpus.
 
 Every result carries the encoder path and hash, dataset sizes, the counts of excluded items, the seed and
-the protocol. ``NaN`` (an undefined metric) is written as ``null``. Each measure (``expression``, ``valence``,
+the protocol; :func:`sslfer.files.write_json` writes ``NaN`` (an undefined metric) as ``null``. Each measure (``expression``, ``valence``,
 ``arousal``, ``verification``, ``identification``, the identity-leak file as a whole) has ``computable``:
 ``false`` with a ``reason`` (and the counts behind it) where the corpus or evaluation set cannot support it
 (see :class:`.probe.NotComputable`); the other measures are still computed.
@@ -21,13 +22,9 @@ up row by row.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -40,32 +37,6 @@ log = logging.getLogger(__name__)
 
 AFFECTNET_CLASSES = ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
 FER2013_CLASSES = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf → None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-#: an innermost JSON list of numbers (no strings, lists or objects inside), written on one line
-_FLAT_LIST = re.compile(r"\[([^\[\]{}\"]*)\]")
-
-
-def write_json(result: dict, out: str | Path) -> dict:
-    """Write a result file (atomic, strict JSON; a list of numbers on one line)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    text = json.dumps(_clean(result), indent=2, sort_keys=False, allow_nan=False)
-    tmp.write_text(_FLAT_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m[1].split(",")) + "]", text) + "\n")
-    tmp.replace(out)
-    return result
 
 
 def _load(items: str | Path, features: str | Path):
@@ -82,7 +53,7 @@ def _header(dataset: str, run: str, prov: dict, seed: int, tab) -> dict:
             "items": len(tab), "item_status": dict(sorted(Counter(tab.status).items()))}
 
 
-def expression_probe(dataset: str, items: str, features: str, run: str, seed: int, n_classes: int,
+def expression_result(dataset: str, items: str, features: str, run: str, seed: int, n_classes: int,
                      class_names: list[str], valence_arousal: bool) -> dict:
     """AffectNet / FER2013: expression classifier (and valence/arousal regressor) on usable items."""
     tab, x, prov = _load(items, features)
@@ -119,7 +90,7 @@ def expression_probe(dataset: str, items: str, features: str, run: str, seed: in
     return result
 
 
-def lfw_probe(items: str, features: str, pairs: str, run: str, seed: int, min_images: int) -> dict:
+def lfw_result(items: str, features: str, pairs: str, run: str, seed: int, min_images: int) -> dict:
     """LFW: 10-fold pair verification (cosine, thresholds from the other folds) + people identification."""
     tab, x, prov = _load(items, features)
     result = _header("lfw", run, prov, seed, tab)
@@ -142,7 +113,7 @@ def lfw_probe(items: str, features: str, pairs: str, run: str, seed: int, min_im
     return result
 
 
-def identity_leak(features: str, run: str, seed: int) -> dict:
+def identity_leak_result(features: str, run: str, seed: int) -> dict:
     """Identity probe on held-out tracks of the pretraining corpus (``computable: false`` with the reason where
     the corpus cannot support it, e.g. one video per person)."""
     tab = pq.read_table(features)

@@ -1,0 +1,4 @@
+"""Rules of workflow/rules/swap.smk: each runs the function named after it in sslfer.swap.pipeline."""
+
+import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # sslfer without `pip install -e .`
+from sslfer.rulejob import run; run(globals()["snakemake"], "swap")  # the job object of Snakemake's preamble

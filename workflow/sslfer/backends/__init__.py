@@ -1,1 +1,0 @@
-"""Face detection and landmark backends, and the model files they load."""
