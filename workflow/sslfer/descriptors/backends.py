@@ -7,14 +7,11 @@ the ``(n,)`` track id of each frame. The frame descriptor is the L2-normalised `
 ``geometry_hog`` (offline default, no weights): per region, a HOG of the grey patch (3×3 blocks of 2×2
 cells, 9 bins: 324 values) and the region's landmark shape (brows 17–26 + eyes 36–47, or mouth 48–67;
 centred on the region centroid, in interocular distances). Each block is expressed relative to its track's
-median, which removes the person-specific neutral face (OpenFace's person-specific normalisation; the
-track median stands for the resting face of a talking-head track), and divided by a fixed typical
-deviation so that no block dominates. A constant component per region makes frames with little
-deviation (near-neutral) similar to each other instead of pointing in random directions. Each step was
-kept because it raised the nearest-neighbour expression agreement across identities (mean over 15
-synthetic corpora of 6–16 identities; chance ≈ 0.20, raw eye+mouth patch pixels ≈ 0.5): per-frame HOG
-0.66, track-centred HOG 0.68, + landmark shape 0.70, + neutral constant 0.72 (range 0.61–0.83; the figure
-grows with the number of frames to search). About 1,500 frames/s per core.
+median, which removes the person-specific neutral face (the track median stands for the resting face of a
+talking-head track), and divided by a fixed typical deviation so that no block dominates. A constant
+component per region makes frames with little deviation (near-neutral) similar to each other instead of
+pointing in random directions. Each step serves the descriptor's one job, nearest-neighbour expression
+agreement across identities, which ``benchmarks/descriptor_throughput.py`` measures with its speed.
 
 ``resnet18_imagenet`` (the paper's): frozen torchvision ResNet-18, ``fc = Identity``, eval mode, no
 autograd, ImageNet normalisation, on the RGB patches; 512 values per region, per frame (no track step).

@@ -41,7 +41,8 @@ def mlp_head(dim: int, n_classes: int) -> nn.Sequential:
 
 
 def balanced_softmax_loss(logits: torch.Tensor, y: torch.Tensor, class_counts: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of ``logits + log n_c`` (Ren et al. 2020)."""
+    """Balanced softmax: cross-entropy of ``logits + log n_c`` (``n_c``: the training count of class ``c``, at
+    least 1), which offsets the class imbalance of the training set."""
     return nn.functional.cross_entropy(logits + class_counts.clamp(min=1).log(), y)
 
 

@@ -4,8 +4,8 @@ An expression is a vector of *action parameters* (loosely FACS action units, see
 [0, 1]. Each of the 8 AffectNet classes has a prototype vector; a rendered expression is
 ``intensity * prototype`` (plus speech-driven mouth motion in videos).
 
-Valence/arousal follow a circumplex table (``CIRCUMPLEX``), placed after Russell's circumplex model of
-affect and the per-class means reported for AffectNet (Mollahosseini et al., 2017), scaled by the
+Valence/arousal follow a circumplex table (``CIRCUMPLEX``), placed after the circumplex model of
+affect (each class at its usual valence/arousal quadrant), scaled by the
 expression intensity, plus small Gaussian noise (``VA_NOISE_STD``) and clipped to [-1, 1]:
 
 =========  ========  ========

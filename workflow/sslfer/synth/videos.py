@@ -86,8 +86,7 @@ def encode_h264(frames, path: str | os.PathLike, fps: int, size: tuple[int, int]
     """Encode an iterable of RGB uint8 frames to an H.264 mp4 (yuv420p), reproducibly.
 
     x264 runs single-threaded and without macroblock-tree rate control (``mbtree=0``): with mbtree on,
-    identical frames gave different bytes from run to run in one process (measured: 3 different files
-    out of 3 encodes; with mbtree off, 1 out of 10). Timestamps are set explicitly.
+    identical frames can give different bytes from run to run in one process. Timestamps are set explicitly.
     """
     with atomic_path(path, suffix=".mp4") as tmp:
         with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:

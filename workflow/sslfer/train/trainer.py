@@ -138,8 +138,8 @@ class Trainer:
         if cfg.sync_bn and self.world > 1 and self.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
-        # channels_last and bf16 autocast stay CUDA-only: on the CPU channels_last makes a step ~10 % slower and
-        # bf16 autocast's convolution backward ~13x slower (torch 2.14, oneDNN 3.12; benchmarks/pretrain_step.py)
+        # channels_last and bf16 autocast stay CUDA-only: on the CPU both make a step slower
+        # (benchmarks/pretrain_step.py compares them)
         if self.device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         self.model = model

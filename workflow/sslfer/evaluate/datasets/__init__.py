@@ -24,8 +24,7 @@ values, label outside the dataset's range), ``excluded_class`` (AffectNet 8 None
 
 Splits: AffectNet ``training.csv`` / ``train_set`` → train, ``validation.csv`` / ``val_set`` → test (the
 official validation set is the usual test set; model selection uses a split of train). FER2013:
-``Training`` → train, ``PrivateTest`` → val, ``PublicTest`` → test, as the reference (usef-kh/fer) used
-them; folder variant ``train/`` → train, ``test/`` → test. Nothing here selects on a test split.
+``Training`` → train, ``PrivateTest`` → val, ``PublicTest`` → test; folder variant ``train/`` → train, ``test/`` → test. Nothing here selects on a test split.
 
 Extras: AffectNet ``bbox`` (x1, y1, x2, y2 from ``face_x, face_y, face_width, face_height``; null in the
 .npy release or for an empty box) and ``landmarks`` (the dataset's 68 points, image pixels; null when

@@ -3,10 +3,9 @@
 LFW is read with scikit-learn's own loaders (``fetch_lfw_pairs(subset="10_folds")`` and
 ``fetch_lfw_people``, ``download_if_missing=False``, full 250×250 colour images: ``slice_=None``,
 ``resize=1.0``; our detector and aligner then frame the face like the pretraining crops). They return
-float32 arrays of the whole set (9 GB for the 12,000 pair images of the real ``pairs.txt``) and cache
-them, zlib-compressed, under ``<data_home>/lfw_home/joblib`` (about 65 ms per image, most of the loading
-time). So each call gets a throw-away ``data_home`` in a scratch folder whose ``lfw_home`` links to the
-real person folders and holds one chunk of pair lines or people (memory: ``LFW_CHUNK_IMAGES`` × 0.75 MB),
+float32 arrays of the whole set at once and cache them, zlib-compressed, under ``<data_home>/lfw_home/joblib``
+(the compression is most of the loading time). So each call gets a throw-away ``data_home`` in a scratch folder whose ``lfw_home`` links to the
+real person folders and holds one chunk of pair lines or people (memory: ``LFW_CHUNK_IMAGES`` full-size float32 images),
 and the loaders' joblib cache is switched off for the call (``joblib.Memory(location=None)``, the
 documented no-cache memory): the user's data folder is never written to (it may be read-only), and
 nothing is compressed only to be thrown away. Pair images are deduplicated by (person, image number) as
