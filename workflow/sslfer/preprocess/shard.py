@@ -38,9 +38,9 @@ from ..parquet import LANDMARKS_TYPE, landmarks_array, write_parquet
 from ..signals import sigterm_exits
 from .align import align_face, is_degenerate
 from .decode import DECODERS, iter_frames, sample_indices
-from .detect import FaceDetector, pick_track_face
+from .detect import DETECTORS, FaceDetector, pick_track_face
 from .isolate import InProcess, ItemFailed, Watchdog, WorkError, describe
-from .landmarks import Landmarker
+from .landmarks import LANDMARKERS, Landmarker
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,15 @@ class ShardConfig:
     landmarks_model_dir: str | None = None
     device: str = "cpu"              # config key `device`: where fan / insightface run (sslfer.device)
     video_timeout_s: float = 600.0   # per video, in a watchdog child process; 0 = in this process, no limit
+
+    def __post_init__(self) -> None:
+        for key, value, known in (("detect.backend", self.detector, DETECTORS),
+                                  ("landmarks.backend", self.landmarks, LANDMARKERS), ("decoder", self.decoder, DECODERS)):
+            if value not in known:
+                raise ValueError(f"config preprocess.{key}: unknown backend {value!r} (one of {', '.join(known)})")
+        if self.sample_fps <= 0 or self.crop_size <= 0 or self.video_timeout_s < 0:
+            raise ValueError(f"preprocess settings out of range: sample_fps {self.sample_fps}, crop_size "
+                             f"{self.crop_size}, video_timeout_s {self.video_timeout_s}")
 
     @classmethod
     def from_config(cls, pre: dict, device: str = "cpu") -> ShardConfig:
@@ -218,8 +227,6 @@ def process_shard(manifest: pa.Table, cfg: ShardConfig, frames_path: str | Path,
                   provenance: dict) -> Counter:
     """Process the manifest rows of one shard; write both outputs atomically; return status counts."""
     frames_path, crops_path = Path(frames_path), Path(crops_path)
-    if cfg.decoder not in DECODERS:
-        raise ValueError(f"config preprocess.decoder: unknown decoder {cfg.decoder!r} (one of {', '.join(DECODERS)})")
     with sigterm_exits():
         for folder in sorted({frames_path.parent, crops_path.parent}):
             folder.mkdir(parents=True, exist_ok=True)
