@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import differences as diff
-from ..files import write_json
+from ..files import write_bytes, write_json
 from .plots import ablation_chart
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def write_ablation(runs: dict[str, list[dict[str, str]]], variants: dict[str, di
     if corpus is not None:
         title, _, rest = table.partition("\n")
         table = f"{title[:-1]}; pretraining corpus {corpus})\n{rest}" if title.endswith(")") else table
-    Path(out_md).write_text(table)
+    write_bytes(out_md, table.encode())
     metrics = [{"key": k, "title": t, "higher_is_better": h} for k, t, _, _, h in METRICS]
     not_comp = [{"footnote": n, "metric": key, "reason": why} for (key, why), n in _footnotes(rows).items()]
     write_json({"corpus": corpus, "seeds": seeds, "chance": chance, "metrics": metrics, "rows": rows,
