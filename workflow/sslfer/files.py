@@ -28,12 +28,18 @@ _FLAT_LIST = re.compile(r"\[([^\[\]{}\"]*)\]")
 
 
 @contextmanager
-def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = "", keep_stem: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for the block to write; rename it onto ``path`` when the block
-    ends normally, delete it when the block raises (``suffix``: for writers that insist on a file ending)."""
+    ends normally, delete it when the block raises.
+
+    ``suffix``: for writers that insist on a file ending. ``keep_stem``: the temporary file is
+    ``<stem>.tmp-<pid>`` instead, for writers that record the file's stem inside the file (``torch.save`` names
+    its zip archive's folder after it), so that the final file's bytes do not depend on the temporary name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
+    pid = os.getpid()
+    tmp = path.with_name(f"{path.stem}.tmp-{pid}" if keep_stem else f".{path.name}.tmp-{pid}{suffix}")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -83,7 +83,7 @@ class ContrastiveModel(nn.Module):
 def save_encoder(path: str | Path, model: ContrastiveModel, backbone: str, record: dict) -> Path:
     """Write ``encoder.pt`` atomically: the backbone's state dict, its name and feature size, plus ``record``
     (the training config, the workflow config that made it, steps)."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, keep_stem=True) as tmp:
         torch.save({"backbone": model.backbone.state_dict(), "backbone_name": backbone,
                     "feature_dim": model.feature_dim, "width": model.width, "stem": model.stem, **record}, tmp)
     return Path(path)

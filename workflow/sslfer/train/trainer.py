@@ -164,7 +164,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.rank != 0:
             return
-        with atomic_path(self.checkpoint_path) as tmp:
+        with atomic_path(self.checkpoint_path, keep_stem=True) as tmp:
             torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
                         "digest": self.cfg.digest(), "data_digest": self.data_digest, "hardware": self.hardware,
                         "segments": self.segments}, tmp)
