@@ -44,7 +44,6 @@ from sslfer.evaluate.probe import holdout_mask, linear_classifier  # noqa: E402
 from sslfer.train.data import TrainingData  # noqa: E402
 from sslfer.train.model import load_encoder, random_encoder  # noqa: E402
 from sslfer.train.monitor import Monitor, expression_set, identity_set  # noqa: E402
-from sslfer.train.pipeline import train_config  # noqa: E402
 from sslfer.train.settings import TrainConfig  # noqa: E402
 from sslfer.train.trainer import Trainer  # noqa: E402
 
@@ -134,7 +133,8 @@ def main() -> None:
     for spec in args.setting or ["base"]:
         name, overrides = parse_setting(spec)
         for variant in args.variants:
-            base = train_config({**shaping, "switches": pre["variants"][variant]}, 0)
+            base = TrainConfig.from_config({**shaping, "switches": pre["variants"][variant]}, 0, 10 ** 9,
+                                           args.monitor_every)
             v = base.variant
             key = (v.face_swap, v.mask_fn != "off")
             if key not in data_cache:
