@@ -1,12 +1,16 @@
-"""Benchmark: sampled frames per second per core for decode → detect → landmarks → align/crop.
+"""Benchmark: sampled frames per second per core for decode → detect → landmarks → align/crop, and recall.
 
-Prints one table row per (source, detector setting): frames/s of the whole per-frame chain on one core,
-the time split per step, and the process's peak memory. Sources: a few synthetic 224 px videos and a
-generated 640×360 H.264 clip (900 frames, 36 s). Then the peak memory of a whole shard job
-(``process_shard``, in a fresh process) on 640×360 clips of growing length, to show that it stays bounded
-(frames are streamed, crops go to a memory-mapped file). Run with the project's environment:
+Prints one row per (source, detector setting), the settings interleaved video by video: frames/s of the whole
+per-frame chain on one core, the time split per step, the share of sampled frames where a face was found and
+where several were counted, and the track face's mean landmark error against the renderer's ground truth
+(inter-ocular units, outer eye corners). The first two settings are the old default (full search of every
+frame, ``upsample: 1``) and the new one (``min_face: 0.25``). Sources: the synthetic corpus' 224 px
+face-track videos (after ``make demo``), a generated 640×360 H.264 clip (900 frames, 36 s, one face), and a
+generated 224 px clip of two people side by side (a smaller and a larger face). Then the peak memory of a
+whole shard job (``process_shard``, in a fresh process) on 640×360 clips of growing length, to show that it
+stays bounded. Run with the project's environment:
 
-    python benchmarks/preprocess_throughput.py [--frames-360p 900] [--videos 4] [--memory-minutes 1 4]
+    python benchmarks/preprocess_throughput.py [--frames-360p 900] [--videos 8] [--memory-minutes 1 4]
 """
 
 from __future__ import annotations
@@ -24,15 +28,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
+from sslfer.parquet import landmarks_numpy  # noqa: E402
 from sslfer.preprocess.align import align_face  # noqa: E402
 from sslfer.preprocess.decode import iter_frames  # noqa: E402
 from sslfer.preprocess.detect import FaceDetector, pick_track_face  # noqa: E402
 from sslfer.preprocess.landmarks import Landmarker  # noqa: E402
 from sslfer.preprocess.manifest import probe_video  # noqa: E402
 
+SETTINGS = (  # (label, FaceDetector arguments)
+    ("old default: full, up=1", dict(backend="dlib_hog", upsample=1, min_face=0.0)),
+    ("new default: min_face .25", dict(backend="dlib_hog", upsample=1, min_face=0.25)),
+    ("min_face .3", dict(backend="dlib_hog", upsample=1, min_face=0.3)),
+    ("full, up=0", dict(backend="dlib_hog", upsample=0, min_face=0.0)),
+    ("track_face_px 85", dict(backend="dlib_hog", upsample=1, min_face=0.0, track_face_px=85)),
+    ("opencv_haar", dict(backend="opencv_haar", upsample=1, min_face=0.0)),
+)
 
-def make_360p_clip(path: Path, n: int) -> None:
-    """A 640×360 talking-face clip rendered by the synthetic corpus' renderer."""
+
+def make_360p_clip(path: Path, n: int) -> dict[int, np.ndarray]:
+    """A 640×360 talking-face clip rendered by the synthetic corpus' renderer; returns its landmarks per frame."""
     from sslfer.synth.expression import expression_vector
     from sslfer.synth.geometry import Pose
     from sslfer.synth.identity import sample_identity
@@ -42,16 +56,52 @@ def make_360p_clip(path: Path, n: int) -> None:
     rng = np.random.default_rng(0)
     ident = sample_identity(5, 0)
     bg = make_background((360, 640), rng)
+    truth: dict[int, np.ndarray] = {}
 
     def frames():
         for i in range(n):
             pose = Pose(8 * np.sin(i / 40), 3 * np.sin(i / 55), 2 * np.sin(i / 70))
             act = expression_vector(1 + (i // 100) % 7, 0.5 + 0.4 * np.sin(i / 15) ** 2)
-            img, _ = render_face(ident, act, pose, Camera((360, 640), (320 + 20 * np.sin(i / 90), 160), 62),
-                                 Lighting(), bg, rng)
+            img, truth[i] = render_face(ident, act, pose, Camera((360, 640), (320 + 20 * np.sin(i / 90), 160), 62),
+                                        Lighting(), bg, rng)
             yield img
 
     encode_h264(frames(), path, 25, (360, 640))
+    return truth
+
+
+def make_two_face_clip(path: Path, n: int = 150) -> None:
+    """A 224 px clip of two people side by side, the left one smaller (as the preprocessing tests' clip)."""
+    from sslfer.synth.expression import expression_vector
+    from sslfer.synth.geometry import Pose
+    from sslfer.synth.identity import sample_identity
+    from sslfer.synth.render import Camera, Lighting, make_background, render_face
+    from sslfer.synth.videos import encode_h264
+
+    rng = np.random.default_rng(1)
+    bg = make_background((224, 224), rng)
+    a, b = sample_identity(11, 0), sample_identity(12, 0)
+
+    def frames():
+        for i in range(n):
+            left, _ = render_face(a, expression_vector(1, 0.5), Pose(4 * np.sin(i / 20)), Camera((224, 224), (56, 100), 28),
+                                  Lighting(), bg, rng)
+            right, _ = render_face(b, expression_vector(0, 0), Pose(), Camera((224, 224), (168, 100), 40), Lighting(), bg, rng)
+            yield np.concatenate([left[:, :112], right[:, 112:]], axis=1)
+
+    encode_h264(frames(), path, 25, (224, 224))
+
+
+def synth_truth(synth_root: Path, paths: list[Path]) -> dict[Path, dict[int, np.ndarray]]:
+    """Ground-truth landmarks per frame of the synthetic corpus' videos (``groundtruth/videos.parquet``)."""
+    import pyarrow.parquet as pq
+
+    gt = pq.read_table(synth_root / "groundtruth" / "videos.parquet", columns=["path", "frame_idx", "landmarks"])
+    lms = landmarks_numpy(gt.column("landmarks"))
+    by_path: dict[str, dict[int, np.ndarray]] = {}
+    for p, f, lm in zip(gt.column("path").to_pylist(), gt.column("frame_idx").to_pylist(), lms):
+        by_path.setdefault(p, {})[int(f)] = lm
+    return {p: by_path.get(str(p.relative_to(synth_root)), {}) for p in paths}
 
 
 def make_long_clip(path: Path, n: int, unique: int = 150) -> None:
@@ -72,7 +122,7 @@ def shard_peak_memory(clip: Path, out: Path) -> str:
         "from sslfer.preprocess.manifest import build_manifest\n"
         "from sslfer.preprocess.shard import ShardConfig, process_shard\n"
         f"m = build_manifest('csv', {str(out / 'list.csv')!r}, None, 1)\n"
-        f"c = process_shard(m, ShardConfig(track_face_px=85), {str(out / 'frames.parquet')!r}, "
+        f"c = process_shard(m, ShardConfig(), {str(out / 'frames.parquet')!r}, "
         f"{str(out / 'crops.npy')!r}, {{}})\n"
         "print(sum(c.values()), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
     (out / "list.csv").write_text(f"path,identity\n{clip},id00001\n")
@@ -80,10 +130,13 @@ def shard_peak_memory(clip: Path, out: Path) -> str:
     return res.stdout.split("\n")[-2]
 
 
-def bench(path: Path, sample_fps: float, detector: FaceDetector, landmarker: Landmarker, decoder: str) -> dict:
+def bench(path: Path, sample_fps: float, detector: FaceDetector, landmarker: Landmarker, decoder: str,
+          truth: dict[int, np.ndarray]) -> dict:
+    """One video through the chain as a shard job runs it; times, counts and landmark errors."""
     pr = probe_video(path)
     t = {"decode": 0.0, "detect": 0.0, "landmarks": 0.0, "align": 0.0}
-    n = faces = 0
+    n = found = several = 0
+    errors: list[float] = []
     prev = None
     it = iter_frames(path, "video", pr.n_frames, pr.fps, sample_fps, decoder)
     while True:
@@ -93,7 +146,7 @@ def bench(path: Path, sample_fps: float, detector: FaceDetector, landmarker: Lan
         t["decode"] += t1 - t0
         if item is None:
             break
-        _, rgb, _ = item
+        idx, rgb, _ = item
         n += 1
         dets = detector(rgb, None if prev is None else float(prev[2] - prev[0]))
         t2 = time.perf_counter()
@@ -106,42 +159,57 @@ def bench(path: Path, sample_fps: float, detector: FaceDetector, landmarker: Lan
             t["landmarks"] += t3 - t2
             align_face(rgb, lm, 128)
             t["align"] += time.perf_counter() - t3
-            faces += 1
-    total = sum(t.values())
-    return {"frames": n, "faces": faces, "fps": n / total, **{k: 1000 * v / max(n, 1) for k, v in t.items()}}
+            found += 1
+            several += len(dets) > 1
+            if idx in truth:
+                gt = truth[idx]
+                errors.append(float(np.mean(np.linalg.norm(lm - gt, axis=1)) / np.linalg.norm(gt[45] - gt[36])))
+    return {"frames": n, "found": found, "several": several, "errors": errors, **t}
+
+
+def report(label: str, setting: str, rows: list[dict]) -> None:
+    n = sum(r["frames"] for r in rows)
+    ms = {k: 1000 * sum(r[k] for r in rows) / n for k in ("decode", "detect", "landmarks", "align")}
+    errors = [e for r in rows for e in r["errors"]]
+    err = f"{np.mean(errors):.4f}" if errors else "-"
+    print(f"{label:<16}{setting:<27}{n:>6}{100 * sum(r['found'] for r in rows) / n:>7.1f}"
+          f"{100 * sum(r['several'] for r in rows) / n:>7.1f}{err:>8}{1000 / sum(ms.values()):>10.1f}"
+          f"{ms['decode']:>8.2f}{ms['detect']:>8.2f}{ms['landmarks']:>7.2f}{ms['align']:>7.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames-360p", type=int, default=900)
-    ap.add_argument("--videos", type=int, default=4)
-    ap.add_argument("--synth-root", default="resources/synth/voxceleb/videos")
+    ap.add_argument("--videos", type=int, default=8, help="synthetic corpus videos (the first, sorted by path)")
+    ap.add_argument("--synth-root", default="resources/synth")
     ap.add_argument("--decoder", default="decord", choices=["decord", "pyav"])
     ap.add_argument("--memory-minutes", type=float, nargs="*", default=[1.0, 4.0],
                     help="clip lengths for the shard-memory rows (none: skip)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "clip360p.mp4"
-        make_360p_clip(clip, args.frames_360p)
-        synth = sorted(Path(args.synth_root).rglob("*.mp4"))[: args.videos]
+        clip, two = Path(tmp) / "clip360p.mp4", Path(tmp) / "two_faces.mp4"
+        sources: list[tuple[str, list[Path], dict[Path, dict[int, np.ndarray]]]] = []
+        root = Path(args.synth_root)
+        synth = sorted((root / "voxceleb" / "videos").rglob("*.mp4"))[: args.videos]
+        if synth:
+            sources.append(("synth 224px", synth, synth_truth(root, synth)))
+        else:
+            print(f"(no synthetic videos under {root}: run `make demo` first for the 224 px face-track rows)")
+        sources.append(("640x360 H.264", [clip], {clip: make_360p_clip(clip, args.frames_360p)}))
+        make_two_face_clip(two)
+        sources.append(("two faces 224px", [two], {two: {}}))
         landmarker = Landmarker("dlib68")
-        print(f"{'source':<22}{'detector':<24}{'frames':>7}{'faces':>7}{'fr/s/core':>10}"
+        detectors = [(label, FaceDetector(max_side=640, **kw)) for label, kw in SETTINGS]
+        print(f"{'source':<16}{'detector':<27}{'frames':>6}{'face%':>7}{'>1 %':>7}{'err/IOD':>8}{'fr/s/core':>10}"
               f"{'decode':>8}{'detect':>8}{'lmk':>7}{'align':>7}  (ms per sampled frame)")
-        for label, paths in (("synth 224px", synth), ("640x360 H.264", [clip])):
-            if not paths:
-                print(f"{label:<22}(none: run `make demo` first for the synthetic videos)")
-                continue
-            for det_name, upsample, track in (("dlib_hog", 1, 0), ("dlib_hog", 0, 0), ("dlib_hog", 1, 85),
-                                              ("opencv_haar", 1, 0)):
-                det = FaceDetector(det_name, upsample, 640, track_face_px=track)
-                det_name = f"{det_name}{' track' if track else ''}"
-                rows = [bench(p, 25 / 6, det, landmarker, args.decoder) for p in paths]
-                n = sum(r["frames"] for r in rows)
-                agg = {k: sum(r[k] * r["frames"] for r in rows) / n for k in ("decode", "detect", "landmarks", "align")}
-                fps = 1000 / sum(agg.values())
-                print(f"{label:<22}{det_name + ' up=' + str(upsample):<24}{n:>7}{sum(r['faces'] for r in rows):>7}"
-                      f"{fps:>10.1f}{agg['decode']:>8.2f}{agg['detect']:>8.2f}{agg['landmarks']:>7.2f}{agg['align']:>7.2f}")
+        for label, paths, truth in sources:
+            rows: dict[str, list[dict]] = {name: [] for name, _ in detectors}
+            for p in paths:                       # settings interleaved per video: load drifts hit all alike
+                for name, det in detectors:
+                    rows[name].append(bench(p, 25 / 6, det, landmarker, args.decoder, truth[p]))
+            for name, _ in detectors:
+                report(label, name, rows[name])
         print(f"peak memory of this process (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
         if args.memory_minutes:
             print(f"\n{'shard job on one 640x360 clip':<34}{'video frames':>13}{'sampled':>9}{'peak RSS MiB':>14}")

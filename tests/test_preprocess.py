@@ -275,7 +275,7 @@ def test_insightface_landmarks_run_offline_on_a_local_model(video_manifest, tmp_
 
 
 def test_tracking_search_keeps_accuracy(video_manifest, processed, tmp_path):
-    # the speed option (search scaled to the tracked face) finds the same faces and landmarks
+    # the speed option (search scaled to the tracked face) finds the same faces and landmarks as the default
     _, full, _ = processed[1:]
     sub = video_manifest.slice(0, 2)
     counts, fast, _ = _run(sub, tmp_path, track_face_px=85)
@@ -286,6 +286,65 @@ def test_tracking_search_keeps_accuracy(video_manifest, processed, tmp_path):
     ok = (fast.status == "ok").to_numpy()
     iod = np.linalg.norm(lm_full[ok, 45] - lm_full[ok, 36], axis=1)
     assert (np.linalg.norm(lm_fast[ok] - lm_full[ok], axis=2).mean(1) / iod).mean() < 0.05
+
+
+def test_smallest_face_search_keeps_recall_and_landmarks(video_manifest, processed, tiny_corpus, tmp_path):
+    # the default (min_face 0.25) against the full search of every frame: same frames found, same accuracy
+    _, counts, df, _ = processed
+    full_counts, full, _ = _run(video_manifest, tmp_path, min_face=0.0)
+    assert (df.n_faces > 0).sum() >= (full.n_faces > 0).sum() - 0.005 * len(df)
+    assert counts["ok"] >= full_counts["ok"] - 0.005 * len(df)
+    new_err = _landmark_error(processed[0] / "frames.parquet", tiny_corpus).mean()
+    old_err = _landmark_error(tmp_path / "frames.parquet", tiny_corpus).mean()
+    assert abs(new_err - old_err) < 0.005, (new_err, old_err)
+
+
+def _two_sizes(small_focal: float = 24, big_focal: float = 62) -> tuple[np.ndarray, float, float]:
+    """A 640×360 frame: a small face on the left, a large one on the right; and the two faces' true widths."""
+    from sslfer.synth.expression import expression_vector
+    from sslfer.synth.geometry import Pose
+    from sslfer.synth.identity import sample_identity
+    from sslfer.synth.render import Camera, Lighting, make_background, render_face
+
+    rng = np.random.default_rng(3)
+    bg = make_background((360, 640), rng)
+    small, lm_s = render_face(sample_identity(21, 0), expression_vector(0, 0), Pose(), Camera((360, 640), (160, 180), small_focal),
+                              Lighting(), bg, rng)
+    big, lm_b = render_face(sample_identity(22, 0), expression_vector(0, 0), Pose(), Camera((360, 640), (480, 170), big_focal),
+                            Lighting(), bg, rng)
+    frame = np.concatenate([small[:, :320], big[:, 320:]], axis=1)
+    return frame, float(lm_s[16, 0] - lm_s[0, 0]), float(lm_b[16, 0] - lm_b[0, 0])
+
+
+def test_min_face_counts_faces_down_to_its_size_and_falls_back_to_the_full_search():
+    from sslfer.preprocess.detect import FaceDetector, pick_track_face
+
+    frame, small_w, big_w = _two_sizes()
+    assert small_w < 0.25 * 360 < big_w
+    full, fast = FaceDetector(min_face=0.0), FaceDetector(min_face=0.25)
+    assert len(full(frame)) == 2                       # the full search (upsample 1) counts both
+    found = fast(frame)
+    assert len(found) == 1 and found.boxes[0, 0] > 320   # only the face above min_face: the large one
+    # a track on the small face is never traded for the large one: the full search runs
+    small_box = full(frame).boxes[np.argmin(full(frame).boxes[:, 0])]
+    tracked = fast(frame, face_width=float(small_box[2] - small_box[0]))
+    assert len(tracked) == 2 and tracked.boxes[pick_track_face(tracked, small_box), 0] < 320
+    # a frame whose only face is below min_face: found by the fallback
+    only_small = frame.copy()
+    only_small[:, 320:] = only_small[:, 319:320]
+    assert len(fast(only_small)) == 1 and len(full(only_small)) == 1
+    # two faces both above min_face are both counted
+    both_big = np.concatenate([_two_sizes(small_focal=44)[0][:, :320], frame[:, 320:]], axis=1)
+    assert len(fast(both_big)) == 2
+
+
+def test_min_face_is_checked():
+    from sslfer.preprocess.detect import FaceDetector
+
+    with pytest.raises(ValueError, match="min_face"):
+        ShardConfig(min_face=1.5)
+    with pytest.raises(ValueError, match="min_face"):
+        FaceDetector(min_face=-0.1)
 
 
 def test_a_crashing_shard_leaves_no_temporary_files(video_manifest, tmp_path, monkeypatch):

@@ -142,9 +142,9 @@ def eval_dataset_inputs(wildcards):
 
 def face_settings():
     """The `preprocess` settings that aligning still images uses (detection, landmarks, crop size; the
-    tracked-face search is for videos only)."""
+    tracked-face and smallest-face searches are for videos only)."""
     pre = config["preprocess"]
-    return canonical({"detect": dict(pre["detect"], track_face_px=0), "landmarks": pre["landmarks"],
+    return canonical({"detect": dict(pre["detect"], track_face_px=0, min_face=0), "landmarks": pre["landmarks"],
                       "crop_size": pre["crop_size"]})
 
 

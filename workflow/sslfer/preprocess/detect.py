@@ -6,7 +6,10 @@
 - ``insightface``: SCRFD (``det_10g.onnx`` of insightface's ``buffalo_l`` pack) from
   ``preprocess.detect.model_dir``; never downloaded here: a missing file is one error naming the setting.
 
-Frames larger than ``max_side`` are downscaled for detection and the boxes scaled back.
+Frames larger than ``max_side`` are downscaled for detection and the boxes scaled back. Two ``dlib_hog`` speed
+options search a frame first at one cheaper scale and fall back to the full search (``upsample``) only when
+nothing is found there: ``min_face`` (the scale at which the smallest face worth counting fills the HOG
+window) and ``track_face_px`` (the scale at which the previous frame's face has a given width).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from ..model_files import detector_files, require
 
 DETECTORS = ("dlib_hog", "dlib_mmod", "opencv_haar", "insightface")
+HOG_WINDOW_PX = 80    # dlib's frontal HOG detector scans an 80 × 80 window; smaller faces need a larger image
 
 
 @dataclass
@@ -36,12 +40,16 @@ class FaceDetector:
     """One of :data:`DETECTORS`, loaded once."""
 
     def __init__(self, backend: str = "dlib_hog", upsample: int = 1, max_side: int = 640,
-                 model_dir: str | None = None, track_face_px: int = 0, device: object = "cpu") -> None:
+                 model_dir: str | None = None, track_face_px: int = 0, device: object = "cpu",
+                 min_face: float = 0.0) -> None:
         if backend not in DETECTORS:
             raise ValueError(f"config preprocess.detect.backend: unknown detector {backend!r} "
                              f"(one of {', '.join(DETECTORS)})")
+        if not 0.0 <= min_face <= 1.0:
+            raise ValueError(f"config preprocess.detect.min_face: {min_face} is not a fraction of the frame's "
+                             "shorter side in [0, 1]")
         self.backend, self.upsample, self.max_side = backend, upsample, max_side
-        self.track_face_px = track_face_px
+        self.track_face_px, self.min_face = track_face_px, min_face
         if backend == "dlib_hog":
             import dlib
 
@@ -73,18 +81,34 @@ class FaceDetector:
         With it, the frame is scaled so that this face is ``track_face_px`` wide and searched without
         upsampling; if nothing is found there, the usual full search runs. Faces much smaller than the
         tracked one can then go uncounted in ``n_faces``.
+
+        With ``min_face`` (dlib_hog only), the frame is first searched without upsampling at the scale where a
+        face ``min_face`` × the frame's shorter side wide fills the detector's window, which finds every face
+        at least that large; the full search runs when nothing is found there, or when the previous frame's
+        face (``face_width``) was smaller than that, so a small tracked face is never traded for a larger
+        one. Faces below ``min_face`` beside a larger one then go uncounted in ``n_faces``.
         """
         full_scale = min(1.0, self.max_side / max(rgb.shape[:2]))
-        if (face_width and self.backend == "dlib_hog" and self.track_face_px
-                and face_width * full_scale > self.track_face_px):
+        if self.backend == "dlib_hog" and self.track_face_px and face_width and face_width * full_scale > self.track_face_px:
             found = self._detect(rgb, self.track_face_px / face_width, upsample=0)
             if len(found):
                 return found
+        if self.backend == "dlib_hog" and self.min_face:
+            smallest = self.min_face * min(rgb.shape[:2])
+            scale = HOG_WINDOW_PX / smallest
+            if scale < full_scale * 2 ** self.upsample and (not face_width or face_width >= smallest):
+                found = self._detect(rgb, scale, upsample=0)
+                if len(found):
+                    return found
         return self._detect(rgb, full_scale, self.upsample)
 
     def _detect(self, rgb: np.ndarray, scale: float, upsample: int) -> Detections:
         h, w = rgb.shape[:2]
-        img = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+        if scale != 1:
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            img = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=interp)
+        else:
+            img = rgb
         if self.backend == "dlib_hog":
             rects, scores, _ = self._hog.run(img, upsample, 0.0)
             boxes = [[r.left(), r.top(), r.right(), r.bottom()] for r in rects]

@@ -64,6 +64,7 @@ class ShardConfig:
     crop_size: int = 128
     detector_model_dir: str | None = None
     track_face_px: int = 0
+    min_face: float = 0.25
     fan_weights: str | None = None
     landmarks_model_dir: str | None = None
     device: str = "cpu"              # config key `device`: where fan / insightface run (sslfer.device)
@@ -74,9 +75,9 @@ class ShardConfig:
                                   ("landmarks.backend", self.landmarks, LANDMARKERS), ("decoder", self.decoder, DECODERS)):
             if value not in known:
                 raise ValueError(f"config preprocess.{key}: unknown backend {value!r} (one of {', '.join(known)})")
-        if self.sample_fps <= 0 or self.crop_size <= 0 or self.video_timeout_s < 0:
+        if self.sample_fps <= 0 or self.crop_size <= 0 or self.video_timeout_s < 0 or not 0 <= self.min_face <= 1:
             raise ValueError(f"preprocess settings out of range: sample_fps {self.sample_fps}, crop_size "
-                             f"{self.crop_size}, video_timeout_s {self.video_timeout_s}")
+                             f"{self.crop_size}, video_timeout_s {self.video_timeout_s}, detect.min_face {self.min_face}")
 
     @classmethod
     def from_config(cls, pre: dict, device: str = "cpu") -> ShardConfig:
@@ -87,7 +88,7 @@ class ShardConfig:
         video = {k: pre[k] for k in ("sample_fps", "decoder", "video_timeout_s") if k in pre}
         return cls(detector=detect["backend"], upsample=detect["upsample"], max_side=detect["max_side"],
                    detector_model_dir=detect.get("model_dir"), track_face_px=detect["track_face_px"],
-                   landmarks=landmarks["backend"], fan_weights=landmarks.get("fan_weights"),
+                   min_face=detect["min_face"], landmarks=landmarks["backend"], fan_weights=landmarks.get("fan_weights"),
                    landmarks_model_dir=landmarks.get("model_dir"), crop_size=pre["crop_size"], device=str(device),
                    **video)
 
@@ -154,7 +155,7 @@ def video_frames(row: dict, cfg: ShardConfig, detector: FaceDetector, landmarker
 def _load_models(cfg: ShardConfig):
     """The per-video work function with the shard's detector and landmarker loaded (in the worker)."""
     detector = FaceDetector(cfg.detector, cfg.upsample, cfg.max_side, cfg.detector_model_dir, cfg.track_face_px,
-                            device=cfg.device)
+                            device=cfg.device, min_face=cfg.min_face)
     landmarker = Landmarker(cfg.landmarks, cfg.fan_weights, cfg.device, model_dir=cfg.landmarks_model_dir)
     return partial(video_frames, cfg=cfg, detector=detector, landmarker=landmarker)
 
