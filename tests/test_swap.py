@@ -289,3 +289,60 @@ def test_qc_sheet(swapped, corpus, tmp_path):
     png = write_swaps_sheet(tmp_path / "swaps.png", [corpus["root"] / "swaps" / "swaps.parquet"], corpus["whole"], n=12)
     img = cv2.imread(str(png))
     assert img.shape == (6 * 128, 6 * 128 + 6, 3) and img.std() > 20
+
+
+def test_jpeg_storage_holds_the_same_swaps_in_a_fraction_of_the_bytes(swapped, corpus, tmp_path):
+    from sslfer.jpeg_store import JpegImages, open_images
+    from sslfer.npy import take_sorted
+
+    counts, table, _ = _run(corpus["whole"], 0, tmp_path / "jpeg", storage="jpeg", jpeg_quality=90)
+    assert counts == swapped[0] and table.equals(swapped[1])          # same plan, same rows, same indices
+    raw, jpeg = swapped[2], open_images(tmp_path / "jpeg" / "swaps.npy")
+    assert isinstance(jpeg, JpegImages) and jpeg.shape == raw.shape
+    size_raw = (corpus["root"] / "swaps" / "swaps.npy").stat().st_size
+    assert (tmp_path / "jpeg" / "swaps.npy").stat().st_size < size_raw / 5
+    rows = np.array([len(raw) - 1, 0, 3, 3])
+    back = take_sorted(jpeg, rows)                                   # the trainer's gather reads it like the array
+    assert back.shape == (4,) + raw.shape[1:] and np.array_equal(back[2], jpeg[3])
+    err = back.astype(np.float64) - raw[rows].astype(np.float64)
+    assert 10 * np.log10(255 ** 2 / np.mean(err ** 2)) > 30          # PSNR in dB
+    with pytest.raises(IndexError, match="out of range"):
+        jpeg[len(raw)]
+    _run(corpus["whole"], 0, tmp_path / "again", storage="jpeg", jpeg_quality=90)
+    assert _sha(tmp_path / "again" / "swaps.npy") == _sha(tmp_path / "jpeg" / "swaps.npy")
+    png = write_swaps_sheet(tmp_path / "swaps.png", [tmp_path / "jpeg" / "swaps.parquet"], corpus["whole"], n=6)
+    assert cv2.imread(str(png)).std() > 20
+
+
+def test_a_truncated_jpeg_array_is_an_error_naming_the_file(tmp_path):
+    from sslfer.jpeg_store import encode_jpeg, open_images, write_jpeg_array
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    write_jpeg_array(tmp_path / "a.npy", [encode_jpeg(im, 95) for im in images], 32, 32)
+    assert open_images(tmp_path / "a.npy")[np.array([2, 0])].shape == (2, 32, 32, 3)
+    blob = np.load(tmp_path / "a.npy")
+    np.save(tmp_path / "cut.npy", blob[:-100])
+    with pytest.raises(ValueError, match="cut.npy.*truncated"):
+        open_images(tmp_path / "cut.npy")
+    with pytest.raises(ValueError, match="storage"):
+        SwapConfig(storage="png")
+
+
+def test_training_batches_read_jpeg_swaps_like_raw_ones(pretrain_corpus, tmp_path):
+    from sslfer.train.data import TrainingData
+
+    frames = [pretrain_corpus / "frames" / "shard=00000" / "frames.parquet"]
+    data = {}
+    for storage in ("raw", "jpeg"):
+        out = tmp_path / storage / "shard=00000"
+        swap_shard(frames, 0, out / "swaps.parquet", out / "swaps.npy", SwapConfig(storage=storage), seed=0,
+                   provenance={"rule": "test"})
+        data[storage] = TrainingData(pretrain_corpus / "pairs.parquet", pretrain_corpus / "frames", tmp_path / storage)
+    draw = data["raw"].index.draw(0, 0, time_aug=True, hard_neg=True)
+    rows = np.arange(len(draw.track))
+    raw, jpeg = (data[s].batch(draw, rows, np.random.default_rng(5), swap_p=1.0) for s in ("raw", "jpeg"))
+    assert raw.swapped.sum() > 0 and np.array_equal(raw.swapped, jpeg.swapped)
+    assert np.array_equal(raw.images[~raw.swapped], jpeg.images[~jpeg.swapped])   # the crops: raw in both
+    err = raw.images[raw.swapped].astype(np.float64) - jpeg.images[jpeg.swapped].astype(np.float64)
+    assert 10 * np.log10(255 ** 2 / np.mean(err ** 2)) > 30

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..jpeg_store import open_images
 from ..layout import shard_of
 
 COLUMNS = ["video_id", "identity", "frame_idx", "shard", "crop_index", "donor_identity", "donor_shard",
@@ -38,7 +39,7 @@ def swaps_sheet(swap_parquets: list[str | Path], frames_parquets: list[str | Pat
     for folder, r in chosen:
         donor = np.load(crops_of[r["donor_shard"]], mmap_mode="r")[r["donor_crop_index"]]
         expr = np.load(crops_of[r["shard"]], mmap_mode="r")[r["crop_index"]]
-        swap = np.load(folder / r["swap_file"], mmap_mode="r")[r["swap_index"]]
+        swap = open_images(folder / r["swap_file"])[r["swap_index"]]
         tiles += [_caption(donor, f"{r['donor_identity']} #{r['donor_frame_idx']}"),
                   _caption(expr, f"{r['identity']} #{r['frame_idx']}"), _caption(swap, "swap")]
     size = tiles[0].shape[0]

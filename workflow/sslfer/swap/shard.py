@@ -1,8 +1,9 @@
 """Precompute one shard's face swaps: for each of its frames with an aligned crop, ``k`` swaps onto donors.
 
 Writes ``swaps.parquet`` (one row per (expression frame, donor rank); every planned swap is accounted for
-with a ``status``) and ``swaps.npy`` (uint8 ``(n_ok, S, S, 3)`` RGB, memory-mappable; row ``swap_index``
-holds a swap's image, -1 where there is none). Frames without a crop are not positives and get no rows;
+with a ``status``) and ``swaps.npy`` (uint8 ``(n_ok, S, S, 3)`` RGB, memory-mappable; or, with ``storage``
+``jpeg``, the same images JPEG-encoded in one file, see :mod:`sslfer.jpeg_store`; row ``swap_index`` holds a
+swap's image, -1 where there is none). Frames without a crop are not positives and get no rows;
 they are counted in the log line.
 
 Row ``status`` values: ``ok``; ``degenerate_landmarks`` (the pair's landmarks cannot define a swap: see
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from ..files import remove_stale_temps
+from ..jpeg_store import encode_jpeg, write_jpeg_array
 from ..npy import atomic_crops
 from ..parquet import LANDMARKS_TYPE, landmarks_array, landmarks_numpy, write_parquet
 from .donors import DonorPool, choose_donors, read_frames
@@ -31,6 +33,7 @@ from .faceswap import DEGENERATE, OK, fit_transform, render_swap
 log = logging.getLogger(__name__)
 
 NO_DONOR = "no_donor"
+STORAGES = ("raw", "jpeg")
 DONOR_COLUMNS = ("video_id", "identity", "shard", "frame_idx", "crop_index", "crops_path")
 
 
@@ -43,17 +46,23 @@ class SwapConfig:
     feather_px: float = 3.0
     colour_correct: bool = True
     max_frames_per_track: int = 0
+    storage: str = "raw"             # raw uint8 arrays, or jpeg (see sslfer.jpeg_store)
+    jpeg_quality: int = 90
 
     def __post_init__(self) -> None:
         if self.donors_per_frame < 1 or self.pose_candidates < 1 or self.feather_px < 0 or self.max_frames_per_track < 0:
             raise ValueError(f"swap settings out of range: {self}")
+        if self.storage not in STORAGES or not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"config swap.storage must be one of {', '.join(STORAGES)} (got {self.storage!r}) and "
+                             f"swap.jpeg_quality in 1..100 (got {self.jpeg_quality})")
 
     @classmethod
     def from_config(cls, section: dict) -> SwapConfig:
         """From the ``swap`` config section (defaults filled in by the schema)."""
         return cls(donors_per_frame=section["donors_per_frame"], pose_candidates=section["pose_candidates"],
                    feather_px=section["feather_px"], colour_correct=section["colour_correct"],
-                   max_frames_per_track=section["max_frames_per_track"])
+                   max_frames_per_track=section["max_frames_per_track"], storage=section["storage"],
+                   jpeg_quality=section["jpeg_quality"])
 
 
 def expression_frames(frames: pa.Table, shard: int, max_per_track: int) -> tuple[pa.Table, int, int]:
@@ -148,17 +157,28 @@ def swap_shard(frames_parquets: list[str | Path], shard: int, out_parquet: str |
     n_ok = sum(s.status == OK for s in plan)
     swap_index, areas = np.full(len(plan), -1, np.int64), np.full(len(plan), np.nan, np.float32)
     lms = np.full((len(plan), 68, 2), np.nan, np.float32)
-    with atomic_crops(out_npy, n_ok, size) as images:
+
+    def render(store) -> None:
+        """Render every planned swap in order; ``store(k, image)`` keeps the k-th successful one."""
         n_done = 0
         for j, s in enumerate(tqdm(plan, desc="swaps", mininterval=5.0, unit="swap")):
             if s.status != OK:
                 continue
             donor_rgb = crops(donor_cols["crops_path"][s.donor], donor_cols["crop_index"][s.donor])
-            images[n_done], areas[j], lms[j] = render_swap(
+            image, areas[j], lms[j] = render_swap(
                 donor_rgb, pool.landmarks[s.donor], crops(*expr_crops[s.row]), expr_lm[s.row], s.transform,
                 c.feather_px, c.colour_correct)
+            store(n_done, image)
             swap_index[j] = n_done
             n_done += 1
+
+    if c.storage == "jpeg":
+        encoded: list[bytes] = []
+        render(lambda k, image: encoded.append(encode_jpeg(image, c.jpeg_quality)))
+        write_jpeg_array(out_npy, encoded, size, size)
+    else:
+        with atomic_crops(out_npy, n_ok, size) as images:
+            render(images.__setitem__)
     counts = Counter(s.status for s in plan)
     table = _table(plan, expr, donor_cols, swap_index, areas, lms, shard, out_npy.name)
     write_parquet(table, out_parquet, dict(provenance, status_counts=dict(sorted(counts.items())),

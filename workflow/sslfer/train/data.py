@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..jpeg_store import JpegImages, open_images
 from ..layout import shard_dir
 from ..npy import take_sorted
 from ..pairs.sampler import Draw, PairsIndex
@@ -90,12 +91,12 @@ class TrainingData:
         """Per frame, the rows of its successful swaps (CSR: ``swap_start``, ``swap_shard``/``swap_row``)."""
         n = self.index.n_frames
         owner, sh, row, lms = [], [], [], []
-        self.swap_images: dict[int, np.ndarray] = {}
+        self.swap_images: dict[int, np.ndarray | JpegImages] = {}
         for s in shards if root is not None else []:
             d = shard_dir(root, s)
             tab = pq.read_table(d / "swaps.parquet", columns=["crop_index", "status", "swap_index", "landmarks_crop"])
             tab = tab.filter(pc.equal(tab.column("status"), "ok"))
-            self.swap_images[s] = np.load(d / "swaps.npy", mmap_mode="r")
+            self.swap_images[s] = open_images(d / "swaps.npy")
             mine = np.flatnonzero(self.index.frame_shard == s)
             at = match(self.index.frame_crop[mine], tab.column("crop_index").to_numpy())
             keep = at >= 0                   # swaps of frames the pairs index uses
@@ -114,7 +115,7 @@ class TrainingData:
     def has_swaps(self) -> bool:
         return len(self.swap_row) > 0
 
-    def _gather(self, store: dict[int, np.ndarray], shard: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def _gather(self, store: dict[int, np.ndarray | JpegImages], shard: np.ndarray, rows: np.ndarray) -> np.ndarray:
         first = next(iter(store.values()))
         out = np.empty((len(rows),) + first.shape[1:], np.uint8)
         for s in np.unique(shard):
