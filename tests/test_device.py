@@ -190,3 +190,18 @@ def test_cuda_features_match_the_cpu(encoder):
     np.testing.assert_allclose(gpu, cpu, rtol=1e-2, atol=1e-3 * np.abs(cpu).max())
     assert resolve_device("auto").type == "cuda"
     assert describe("cuda").startswith(f"device: cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()}")
+
+
+def test_the_gpu_figures_script_runs_on_the_cpu_at_toy_size():
+    # the one script a lent GPU machine runs (benchmarks/gpu_figures.py): kept working where no GPU is
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_figures.py"), "--device", "cpu", "--size", "32",
+                          "--batch", "8", "--steps", "1", "--features", "16", "--backbones", "resnet18"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = res.stdout.splitlines()
+    assert any(r.startswith("resnet18 32px x8 fp32") for r in rows)
+    assert any(r.startswith("resnet18 32px x8 bf16 channels_last") for r in rows)
+    assert any(r.startswith("cpu 32px") for r in rows) and any("not measured" in r for r in rows)
