@@ -53,7 +53,7 @@ def test_batches_follow_the_pairs_and_resume_is_exact(corpus_dir, tmp_path):
     from sslfer.train.model import load_encoder
 
     net, _ = load_encoder(str(enc))
-    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 512)
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 8 * SMALL.width)          # ResNet-18: 8 × the first stage
 
 
 def _ddp_rank(rank: int, world: int, port: int, x: torch.Tensor, meta: dict, n_views: int, cfg: TrainConfig,

@@ -46,7 +46,7 @@ class TrainConfig:
     fn_threshold: float = 0.5
     fn_lambda: float = 0.8
     fn_attract: bool = True
-    width: int = 64
+    width: int = 48
     stem: str = "imagenet"
     head_bn: bool = False
     resize: int = 72
