@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .files import atomic_path, remove_stale_temps
-from .npy import HEADER_BYTES, DiskSpaceError, free_bytes
+from .files import atomic_path
+from .npy import make_room
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
@@ -31,18 +31,14 @@ def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
 def write_jpeg_array(path: str | Path, images: Sequence[bytes], height: int, width: int) -> None:
     """Write already encoded JPEG files (all ``height`` × ``width``) as one array file, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent)
     sizes = np.array([len(b) for b in images], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     header = np.concatenate([[len(images), height, width], offsets]).astype("<i8")
-    needed = header.nbytes + int(offsets[-1]) + HEADER_BYTES
-    if needed > free_bytes(path.parent):
-        raise DiskSpaceError(path, needed, free_bytes(path.parent))
     blob = np.empty(header.nbytes + int(offsets[-1]), np.uint8)
+    make_room(path, blob.nbytes)
     blob[:header.nbytes] = header.view(np.uint8)
-    if len(images):
-        blob[header.nbytes:] = np.frombuffer(b"".join(images), np.uint8)
+    for b, start in zip(images, header.nbytes + offsets[:-1]):     # each file into place, no joined copy
+        blob[start:start + len(b)] = np.frombuffer(b, np.uint8)
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, blob)
 

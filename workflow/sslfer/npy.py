@@ -87,6 +87,17 @@ def _allocate(path: Path, final: Path, nbytes: int) -> None:
         os.close(fd)
 
 
+def make_room(path: Path, data_bytes: int) -> None:
+    """Before writing a ``.npy`` of ``data_bytes`` at ``path``: its folder exists, stale temporary files of dead
+    jobs there are gone, and the file fits on the disk (else :class:`DiskSpaceError`, nothing written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent)
+    needed = data_bytes + HEADER_BYTES
+    free = free_bytes(path.parent)
+    if needed > free:
+        raise DiskSpaceError(path, needed, free)
+
+
 @contextmanager
 def atomic_crops(path: str | Path, n: int, size: int) -> Iterator[np.memmap]:
     """Yield a writable ``(n, size, size, 3)`` uint8 memory map backed by a temporary file beside ``path``.
@@ -97,12 +108,7 @@ def atomic_crops(path: str | Path, n: int, size: int) -> Iterator[np.memmap]:
     raises :class:`DiskSpaceError` before anything is written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent)
-    needed = n * size * size * 3 + HEADER_BYTES
-    free = free_bytes(path.parent)
-    if needed > free:
-        raise DiskSpaceError(path, needed, free)
+    make_room(path, n * size * size * 3)
     with atomic_path(path, suffix=".npy") as tmp:
         crops = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
         _allocate(tmp, path, os.path.getsize(tmp))
