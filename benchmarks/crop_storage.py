@@ -5,7 +5,9 @@ mean bytes per crop, encode and decode time per crop on one core, the loader rat
 (random rows gathered and decoded, samples/s on one core) and the fidelity to the raw pixels (PSNR). Then the
 effect on the probe: the same encoders embed the AffectNet-style evaluation crops stored each way, and a
 linear probe is fitted and scored on the selection split (training items only, as
-``benchmarks/evaluation_view.py``; the test split is never read). Run with the project's environment:
+``benchmarks/evaluation_view.py``; the test split is never read). Last, the bytes and PSNR of each format on
+a real face: scikit-image's ``astronaut`` photo (shipped with the package), aligned to a crop by the default
+detector, landmarks and alignment. Run with the project's environment:
 
     python benchmarks/crop_storage.py --encoders results/synth/pretrain/random/encoder.pt results/synth/pretrain/all/encoder.pt
 """
@@ -22,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+
+from sslfer.jpeg_store import open_images  # noqa: E402
 
 FORMATS = {  # name: (extension, OpenCV encode parameters); "raw" is the uint8 array itself
     "raw": (None, []),
@@ -108,6 +112,26 @@ def probe_table(eval_set: Path, encoders: list[str], classes: int, seed: int, vi
         print(f"{path[-44:]:<44}" + "".join(f"{s:>10.3f}" for s in scores), flush=True)
 
 
+def real_photo_table(size: int) -> None:
+    """Bytes and PSNR of each format for the aligned crop of one real face photo (scikit-image's astronaut)."""
+    import skimage.data
+
+    from sslfer.preprocess.align import align_face
+    from sslfer.preprocess.detect import FaceDetector
+    from sslfer.preprocess.landmarks import Landmarker
+
+    photo = skimage.data.astronaut()
+    faces = FaceDetector("dlib_hog", 1, 640, None, 0, min_face=0)(photo, None)
+    face = faces.boxes[int(np.argmax(faces.scores))]
+    crop, _, _ = align_face(photo, Landmarker("dlib68")(photo, face), size)
+    print(f"\none real face: scikit-image's astronaut, aligned {size} px crop")
+    print(f"{'format':<10}{'bytes':>9}{'vs raw':>8}{'PSNR dB':>9}")
+    for fmt in FORMATS:
+        n = crop.nbytes if fmt == "raw" else len(encode(crop, fmt))
+        quality = psnr(crop, roundtrip(crop[None], fmt)[0])
+        print(f"{fmt:<10}{n:>9}{crop.nbytes / n:>7.1f}x{quality:>9.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--crops", default="results/synth/frames/shard=00000/crops.npy")
@@ -120,7 +144,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     cv2.setNumThreads(1)
-    all_crops = np.load(args.crops, mmap_mode="r")
+    all_crops = open_images(args.crops)
     pick = np.linspace(0, len(all_crops) - 1, min(args.sample, len(all_crops))).astype(int)
     crops = np.asarray(all_crops[pick])
     crops = crops[crops.reshape(len(crops), -1).std(1) > 0]          # slots of frames without a face are zeros
@@ -128,6 +152,7 @@ def main() -> None:
     if args.encoders:
         probe_table(Path(args.eval_set), args.encoders, args.classes, args.seed,
                     tuple(int(v) for v in args.view.split(":")))
+    real_photo_table(crops.shape[1])
 
 
 if __name__ == "__main__":

@@ -359,3 +359,37 @@ def test_a_crashing_shard_leaves_no_temporary_files(video_manifest, tmp_path, mo
     with pytest.raises(RuntimeError, match="simulated crash"):
         _run(video_manifest.slice(0, 1), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_jpeg_crops_hold_the_same_frames_in_a_fraction_of_the_bytes(processed, video_manifest, tmp_path):
+    from sslfer.descriptors.backends import DescriptorConfig
+    from sslfer.descriptors.shard import describe_shard
+    from sslfer.jpeg_store import JpegImages, open_images
+
+    raw_dir, raw_counts, raw_df, raw = processed
+    counts, df, _ = _run(video_manifest, tmp_path, storage="jpeg", jpeg_quality=90, video_timeout_s=0)
+    assert counts == raw_counts and df.equals(raw_df)                 # same frames, rows and crop indices
+    jpeg = open_images(tmp_path / "crops.npy")
+    assert isinstance(jpeg, JpegImages) and jpeg.shape == raw.shape
+    assert (tmp_path / "crops.npy").stat().st_size < (raw_dir / "crops.npy").stat().st_size / 5
+    rows = df.crop_index[df.crop_index >= 0].to_numpy()
+    err = jpeg[rows].astype(np.float64) - raw[rows].astype(np.float64)
+    assert len(rows) > 100 and 10 * np.log10(255 ** 2 / np.mean(err ** 2)) > 30   # PSNR in dB
+    _run(video_manifest, tmp_path / "again", storage="jpeg", jpeg_quality=90, video_timeout_s=0)
+    assert _sha(tmp_path / "again" / "crops.npy") == _sha(tmp_path / "crops.npy")
+    # the next stage reads either kind: the descriptors of JPEG crops keep their rows and stay close
+    for name, folder in (("raw", raw_dir), ("jpeg", tmp_path)):
+        describe_shard(folder / "frames.parquet", folder / "crops.npy", tmp_path / f"{name}.parquet", DescriptorConfig(),
+                       {"rule": "test"})
+    a, b = (pq.read_table(tmp_path / f"{n}.parquet").to_pandas() for n in ("raw", "jpeg"))
+    assert a.status.equals(b.status) and (a.status == "ok").sum() > 100
+    ok = (a.status == "ok").to_numpy()
+    da, db = (np.stack(t.descriptor[ok].to_numpy()) for t in (a, b))
+    assert np.median((da * db).sum(1)) > 0.9                        # cosine of unit-length descriptors
+
+
+def test_storage_is_checked():
+    with pytest.raises(ValueError, match="storage"):
+        ShardConfig(storage="png")
+    with pytest.raises(ValueError, match="jpeg_quality"):
+        ShardConfig(storage="jpeg", jpeg_quality=0)

@@ -346,3 +346,54 @@ def test_training_batches_read_jpeg_swaps_like_raw_ones(pretrain_corpus, tmp_pat
     assert np.array_equal(raw.images[~raw.swapped], jpeg.images[~jpeg.swapped])   # the crops: raw in both
     err = raw.images[raw.swapped].astype(np.float64) - jpeg.images[jpeg.swapped].astype(np.float64)
     assert 10 * np.log10(255 ** 2 / np.mean(err ** 2)) > 30
+
+
+def test_jpeg_slots_fill_in_any_order_empty_slots_read_black_and_a_failed_block_leaves_nothing(tmp_path):
+    from sslfer.jpeg_store import image_slots, open_images
+
+    rng = np.random.default_rng(1)                                     # smooth images, as faces are
+    images = np.stack([cv2.resize(rng.integers(0, 255, (3, 3, 3), dtype=np.uint8), (24, 24)) for _ in range(4)])
+    with image_slots(tmp_path / "a.npy", 4, 24, "jpeg", 95) as slots:
+        for k in (3, 0, 1, 2):
+            slots[k] = images[k]
+        slots[1:3] = 0                                                # a failed video's slots, emptied again
+    back = open_images(tmp_path / "a.npy")
+    assert back.shape == (4, 24, 24, 3) and not back[1].any() and not back[2].any()
+    assert np.abs(back[np.array([0, 3])].astype(int) - images[[0, 3]]).mean() < 3
+    with pytest.raises(ValueError, match="emptied"):
+        with image_slots(tmp_path / "b.npy", 2, 24, "jpeg") as slots:
+            slots[0:2] = images[:2]
+    with pytest.raises(RuntimeError):
+        with image_slots(tmp_path / "c.npy", 2, 24, "jpeg") as slots:
+            slots[0] = images[0]
+            raise RuntimeError("crash")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+    with pytest.raises(ValueError, match="storage"):
+        with image_slots(tmp_path / "d.npy", 2, 24, "webp"):
+            pass
+
+
+def test_training_batches_read_jpeg_crops_like_raw_ones(pretrain_corpus, tmp_path):
+    import shutil
+
+    from sslfer.jpeg_store import image_slots, open_images
+    from sslfer.train.data import TrainingData
+
+    src = pretrain_corpus / "frames" / "shard=00000"
+    dst = tmp_path / "frames" / "shard=00000"
+    dst.mkdir(parents=True)
+    shutil.copy(src / "frames.parquet", dst / "frames.parquet")
+    raw_crops = open_images(src / "crops.npy")
+    with image_slots(dst / "crops.npy", len(raw_crops), raw_crops.shape[1], "jpeg", 90) as slots:
+        for k in range(len(raw_crops)):
+            slots[k] = raw_crops[k]
+    raw, jpeg = (TrainingData(pretrain_corpus / "pairs.parquet", d) for d in (pretrain_corpus / "frames", tmp_path / "frames"))
+    frames = np.random.default_rng(0).choice(raw.index.n_frames, 64)
+    a, b = raw.frame_images(frames), jpeg.frame_images(frames)
+    assert a.shape == b.shape == (64,) + raw_crops.shape[1:]
+    err = a.astype(np.float64) - b.astype(np.float64)
+    assert 10 * np.log10(255 ** 2 / np.mean(err ** 2)) > 30
+    draw = raw.index.draw(0, 0, time_aug=True, hard_neg=True)
+    rows = np.arange(len(draw.track))
+    ba, bb = (d.batch(draw, rows, np.random.default_rng(5), swap_p=0.0) for d in (raw, jpeg))
+    assert ba.images.shape == bb.images.shape and np.array_equal(ba.landmarks, bb.landmarks)

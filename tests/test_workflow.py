@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -43,9 +44,9 @@ def test_all_builds_the_synthetic_corpus(workflow_run):
         path = root / "groundtruth" / f"{name}.parquet"
         assert pq.read_metadata(path).num_rows > 0
         assert read_provenance(path)["rule"] == f"synth_{name}"
-        log = (workflow_run / "logs" / "synth" / f"{name}.log").read_text()
+        log = (workflow_run / "logs" / "synth" / "resources_synth" / f"{name}.log").read_text()   # per synth.root
         assert f"synth {name} done" in log
-        assert (workflow_run / "results" / "benchmarks" / f"synth_{name}.tsv").is_file()
+        assert (workflow_run / "results" / "benchmarks" / f"synth_resources_synth_{name}.tsv").is_file()
     assert len(list((root / "voxceleb" / "videos").rglob("*.mp4"))) == 6
     sheet = cv2.imread(str(workflow_run / "results" / "qc" / "synth_contact_sheet.png"))
     assert sheet.shape[1] == 8 * 160 and sheet.shape[0] == 22 + 2 * 160    # 8 classes × 2 identities
@@ -213,7 +214,10 @@ def test_a_second_corpus_gets_its_own_encoder_and_results(workflow_run, tmp_path
     csv = tmp_path / "mine.csv"
     csv.write_text("path,identity\n" + "".join(f"{v},{v.parts[-3]}\n" for v in mine))
     first = _tree_digest(workflow_run / "results" / "synth")
-    override = {"corpus": "mine", "corpora": {"mine": {"format": "csv", "path": str(csv)}}}
+    # the second corpus stores its crops and swaps as JPEG files (as config/voxceleb.yaml does): every stage
+    # after preprocessing, training and the identity leak included, reads them
+    override = {"corpus": "mine", "corpora": {"mine": {"format": "csv", "path": str(csv)}},
+                "preprocess": {"storage": "jpeg"}, "swap": {"storage": "jpeg"}}
     # before anything of the new corpus exists, its encoder is not "up to date"
     assert _jobs(workflow_run, "results/mine/pretrain/all/encoder.pt", override, tmp_path)["pretrain"] == 1
     proc = _snakemake("--directory", str(workflow_run), "--cores", "2", "all", "--configfile", str(TINY),
@@ -239,6 +243,8 @@ def test_a_second_corpus_gets_its_own_encoder_and_results(workflow_run, tmp_path
     assert leak["corpus"] == "mine" and leak["n_identities"] == 2
     assert _tree_digest(workflow_run / "results" / "synth") == first                   # the first corpus untouched
     assert not (workflow_run / "results" / "mine" / "pretrain" / "all" / "aside-1").exists()
+    for kind in ("frames/shard=00000/crops.npy", "swaps/shard=00000/swaps.npy"):
+        assert np.load(workflow_run / "results" / "mine" / kind, mmap_mode="r").ndim == 1      # JPEG arrays
     # editing the corpus's listing reruns its manifest and what follows, not the evaluation sets
     assert _jobs(workflow_run, "all", override, tmp_path) == {}
     csv.write_text("path,identity\n" + "".join(f"{v},{v.parts[-3]}\n" for v in mine[:3]))

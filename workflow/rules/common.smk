@@ -3,6 +3,8 @@
 import re
 
 SYNTH = config["synth"]["root"]
+# the synthetic root as a file-name part, so that building a second root keeps the first one's logs
+SYNTH_KEY = re.sub(r"[^A-Za-z0-9]+", "_", SYNTH).strip("_") or "root"
 CORPUS = config["corpus"]      # the configured pretraining corpus: results/{CORPUS}/…
 ENV = "../../envs/sslfer.yaml"
 

@@ -12,9 +12,9 @@ rule synth_videos:
         seed=config["seed"],
     threads: 2
     log:
-        "logs/synth/videos.log",
+        f"logs/synth/{SYNTH_KEY}/videos.log",
     benchmark:
-        "results/benchmarks/synth_videos.tsv"
+        f"results/benchmarks/synth_{SYNTH_KEY}_videos.tsv"
     conda:
         ENV
     script:
@@ -32,9 +32,9 @@ rule synth_affectnet:
         seed=config["seed"],
     threads: 2
     log:
-        "logs/synth/affectnet.log",
+        f"logs/synth/{SYNTH_KEY}/affectnet.log",
     benchmark:
-        "results/benchmarks/synth_affectnet.tsv"
+        f"results/benchmarks/synth_{SYNTH_KEY}_affectnet.tsv"
     conda:
         ENV
     script:
@@ -51,9 +51,9 @@ rule synth_fer2013:
         seed=config["seed"],
     threads: 2
     log:
-        "logs/synth/fer2013.log",
+        f"logs/synth/{SYNTH_KEY}/fer2013.log",
     benchmark:
-        "results/benchmarks/synth_fer2013.tsv"
+        f"results/benchmarks/synth_{SYNTH_KEY}_fer2013.tsv"
     conda:
         ENV
     script:
@@ -72,9 +72,9 @@ rule synth_lfw:
         seed=config["seed"],
     threads: 2
     log:
-        "logs/synth/lfw.log",
+        f"logs/synth/{SYNTH_KEY}/lfw.log",
     benchmark:
-        "results/benchmarks/synth_lfw.tsv"
+        f"results/benchmarks/synth_{SYNTH_KEY}_lfw.tsv"
     conda:
         ENV
     script:
@@ -88,7 +88,7 @@ rule synth_contact_sheet:
         identities=config["synth"]["contact_sheet_identities"],
         seed=config["seed"],
     log:
-        "logs/synth/contact_sheet.log",
+        f"logs/synth/{SYNTH_KEY}/contact_sheet.log",
     conda:
         ENV
     script:

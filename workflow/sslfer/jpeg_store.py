@@ -5,19 +5,26 @@ and width, then ``n + 1`` byte offsets into the data — followed by the images'
 ``i`` is bytes ``offsets[i]:offsets[i + 1]`` of the data. A raw crop array (``npy.atomic_crops``) is 4-D, so
 :func:`open_images` tells the two apart by the array's shape and returns an object indexed like the raw array
 (``images[i]``, ``images[rows]``, ``.shape``, ``.dtype``), decoding on read. Encoding is deterministic
-(same images and quality, same bytes).
+(same images and quality, same bytes). An empty entry (a slot never filled) reads back as a black image,
+as an unwritten slot of a raw array does.
+
+:func:`image_slots` is the one writer of both kinds (the ``storage`` config keys of ``preprocess`` and ``swap``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .files import atomic_path
-from .npy import make_room
+from .npy import atomic_crops, make_room
+
+#: The values of the ``storage`` config keys.
+STORAGES = ("raw", "jpeg")
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
@@ -62,6 +69,8 @@ class JpegImages:
         if not -len(self) <= i < len(self):
             raise IndexError(f"{self.path}: image {i} out of range ({len(self)} images)")
         i %= len(self)
+        if self.offsets[i] == self.offsets[i + 1]:
+            return np.zeros(self.shape[1:], np.uint8)
         raw = np.asarray(self.data[self.offsets[i]:self.offsets[i + 1]])
         img = cv2.imdecode(raw, cv2.IMREAD_COLOR)
         if img is None or img.shape != self.shape[1:]:
@@ -76,6 +85,47 @@ class JpegImages:
         for k, i in enumerate(rows):
             out[k] = self._one(int(i))
         return out
+
+
+class JpegSlots:
+    """``n`` image slots filled in any order, each encoded when it is set; written by :func:`image_slots`.
+
+    Indexed for writing like the raw memory map it stands in for: ``slots[k] = image`` stores one image and
+    ``slots[a:b] = 0`` empties slots again (they then read back as zeros).
+    """
+
+    def __init__(self, n: int, quality: int) -> None:
+        self.files: list[bytes] = [b""] * n
+        self.quality = int(quality)
+
+    def __setitem__(self, index: int | slice, image: np.ndarray | int) -> None:
+        if isinstance(index, slice):
+            if not np.isscalar(image) or image != 0:
+                raise ValueError("JpegSlots: a range of slots can only be emptied (set to 0)")
+            for k in range(*index.indices(len(self.files))):
+                self.files[k] = b""
+        else:
+            self.files[index] = encode_jpeg(image, self.quality)
+
+
+@contextmanager
+def image_slots(path: str | Path, n: int, size: int, storage: str = "raw",
+                quality: int = 90) -> Iterator[np.memmap | JpegSlots]:
+    """Yield ``n`` writable ``size`` × ``size`` RGB slots that become ``path`` when the block ends normally.
+
+    ``storage`` ``raw``: a memory map (:func:`sslfer.npy.atomic_crops`); ``jpeg``: :class:`JpegSlots`, whose
+    encoded files (a few KB each) are held in memory and written in one go. Either way nothing is left at
+    ``path`` when the block raises.
+    """
+    if storage not in STORAGES:
+        raise ValueError(f"unknown image storage {storage!r} (one of {', '.join(STORAGES)})")
+    if storage == "raw":
+        with atomic_crops(path, n, size) as images:
+            yield images
+        return
+    slots = JpegSlots(n, quality)
+    yield slots
+    write_jpeg_array(path, slots.files, size, size)
 
 
 def open_images(path: str | Path) -> np.ndarray | JpegImages:

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from ..files import remove_stale_temps
+from ..jpeg_store import open_images
 from ..parquet import landmarks_numpy, write_parquet
 from .backends import DescriptorBackend, DescriptorConfig, make_backend
 
@@ -78,7 +79,7 @@ def describe_shard(frames_parquet: str | Path, crops_npy: str | Path, out_parque
     backend = make_backend(cfg, device)
     min_track = cfg.min_track_frames
     frames = pq.read_table(frames_parquet, columns=FRAME_COLUMNS)
-    crops = np.load(crops_npy, mmap_mode="r")
+    crops = open_images(crops_npy)
     n = frames.num_rows
     tracks = np.asarray(frames["video_id"].to_pylist(), dtype=object)
     frame_idx = frames["frame_idx"].to_numpy()

@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from ..files import sha256_file
+from ..jpeg_store import open_images
 from ..device import describe, resolve_device
 from ..layout import shard_of
 from ..parquet import write_parquet
@@ -143,7 +144,7 @@ def write_corpus_features(encoder: str, frame_files: list[str], out: str, per_tr
         s = shard_of(f)
         rows = np.flatnonzero(shards == s)
         if len(rows):
-            crops = np.load(Path(f).parent / "crops.npy", mmap_mode="r")
+            crops = open_images(Path(f).parent / "crops.npy")
             feats[rows] = embed_crops(net, crops, crop_index[rows], resize, crop, batch_size, device,
                                      desc=f"corpus shard {s}", amp=amp)
     table = pa.table({"video_id": sample.column("video_id"), "identity": sample.column("identity"),

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 
+from ..jpeg_store import open_images
 from ..parquet import landmarks_numpy
 
 
@@ -23,7 +24,7 @@ def crops_sheet(shard_files: list[str | Path], n: int = 48, columns: int = 8, se
     tiles = []
     for f, r in chosen:
         t = tables[f].slice(r, 1)
-        crops = np.load(f.parent / t.column("crop_file")[0].as_py(), mmap_mode="r")
+        crops = open_images(f.parent / t.column("crop_file")[0].as_py())
         tile = np.array(crops[t.column("crop_index")[0].as_py()])
         for x, y in landmarks_numpy(t.column("landmarks_crop"))[0]:
             cv2.circle(tile, (int(round(x)), int(round(y))), 1, (0, 255, 0), -1, cv2.LINE_AA)

@@ -1,9 +1,10 @@
 """Process one shard of the manifest: sampled frames → detection → 68 landmarks → aligned crops.
 
 Writes ``frames.parquet`` (one row per sampled frame, every frame accounted for with a ``status``) and
-``crops.npy`` (uint8, ``(n_rows, crop_size, crop_size, 3)`` RGB, memory-mappable; row ``crop_index``
-holds a frame's crop, -1 where there is none). Memory stays bounded whatever the video length: frames
-are decoded one at a time and crops go straight to a memory-mapped file.
+``crops.npy`` (uint8, ``(n_rows, crop_size, crop_size, 3)`` RGB, memory-mappable; or, with ``storage``
+``jpeg``, the same crops JPEG-encoded in one file, see :mod:`sslfer.jpeg_store`; row ``crop_index`` holds
+a frame's crop, -1 where there is none). Memory stays bounded whatever the video length: frames are
+decoded one at a time and crops go straight to a memory-mapped file (or are encoded at once, a few KB each).
 
 Frame ``status`` values: ``ok``; ``multi_face`` (several faces, the track's face kept and cropped);
 ``no_face``; ``landmark_error`` (degenerate landmarks, no crop); ``decode_error``.
@@ -33,7 +34,8 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from ..files import remove_stale_temps
-from ..npy import DiskSpaceError, atomic_crops, free_bytes, is_disk_full
+from ..jpeg_store import STORAGES, JpegSlots, image_slots
+from ..npy import DiskSpaceError, free_bytes, is_disk_full
 from ..parquet import LANDMARKS_TYPE, landmarks_array, write_parquet
 from ..signals import sigterm_exits
 from .align import align_face, is_degenerate
@@ -69,23 +71,29 @@ class ShardConfig:
     landmarks_model_dir: str | None = None
     device: str = "cpu"              # config key `device`: where fan / insightface run (sslfer.device)
     video_timeout_s: float = 600.0   # per video, in a watchdog child process; 0 = in this process, no limit
+    storage: str = "raw"             # crops.npy: raw uint8 arrays, or jpeg (see sslfer.jpeg_store)
+    jpeg_quality: int = 90
 
     def __post_init__(self) -> None:
         for key, value, known in (("detect.backend", self.detector, DETECTORS),
-                                  ("landmarks.backend", self.landmarks, LANDMARKERS), ("decoder", self.decoder, DECODERS)):
+                                  ("landmarks.backend", self.landmarks, LANDMARKERS), ("decoder", self.decoder, DECODERS),
+                                  ("storage", self.storage, STORAGES)):
             if value not in known:
                 raise ValueError(f"config preprocess.{key}: unknown backend {value!r} (one of {', '.join(known)})")
-        if self.sample_fps <= 0 or self.crop_size <= 0 or self.video_timeout_s < 0 or not 0 <= self.min_face <= 1:
+        if (self.sample_fps <= 0 or self.crop_size <= 0 or self.video_timeout_s < 0 or not 0 <= self.min_face <= 1
+                or not 1 <= self.jpeg_quality <= 100):
             raise ValueError(f"preprocess settings out of range: sample_fps {self.sample_fps}, crop_size "
-                             f"{self.crop_size}, video_timeout_s {self.video_timeout_s}, detect.min_face {self.min_face}")
+                             f"{self.crop_size}, video_timeout_s {self.video_timeout_s}, detect.min_face {self.min_face}, "
+                             f"jpeg_quality {self.jpeg_quality}")
 
     @classmethod
     def from_config(cls, pre: dict, device: str = "cpu") -> ShardConfig:
         """From the ``preprocess`` config section (defaults filled in by the schema) and the top-level ``device``.
         A still-image caller passes only ``detect``, ``landmarks`` and ``crop_size``: the video settings
-        (``sample_fps``, ``decoder``, ``video_timeout_s``) then keep the values above, unused."""
+        (``sample_fps``, ``decoder``, ``video_timeout_s``, ``storage``, ``jpeg_quality``) then keep the values
+        above, unused."""
         detect, landmarks = pre["detect"], pre["landmarks"]
-        video = {k: pre[k] for k in ("sample_fps", "decoder", "video_timeout_s") if k in pre}
+        video = {k: pre[k] for k in ("sample_fps", "decoder", "video_timeout_s", "storage", "jpeg_quality") if k in pre}
         return cls(detector=detect["backend"], upsample=detect["upsample"], max_side=detect["max_side"],
                    detector_model_dir=detect.get("model_dir"), track_face_px=detect["track_face_px"],
                    min_face=detect["min_face"], landmarks=landmarks["backend"], fan_weights=landmarks.get("fan_weights"),
@@ -165,7 +173,7 @@ def _failed_frames(row: dict, cfg: ShardConfig, status: str, error: str) -> list
             for i in sample_indices(row["n_frames"], row["fps"], cfg.sample_fps)]
 
 
-def _run_video(runner, row: dict, cfg: ShardConfig, offset: int, n: int, crops: np.memmap,
+def _run_video(runner, row: dict, cfg: ShardConfig, offset: int, n: int, crops: np.memmap | JpegSlots,
                bar: tqdm) -> tuple[list[Frame], list[int]]:
     """One video's frames (without their crops) and crop indices, its crops written from ``offset`` on."""
     frames: list[Frame] = []
@@ -237,7 +245,7 @@ def process_shard(manifest: pa.Table, cfg: ShardConfig, frames_path: str | Path,
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         total = offsets[-1]
         setup = partial(_load_models, cfg)
-        with atomic_crops(crops_path, total, cfg.crop_size) as crops:   # no temporary file survives a crash
+        with image_slots(crops_path, total, cfg.crop_size, cfg.storage, cfg.jpeg_quality) as crops:  # all or nothing
             runner = Watchdog(setup, cfg.video_timeout_s) if cfg.video_timeout_s > 0 else InProcess(setup)
             bar = tqdm(total=total, desc="shard frames", mininterval=5.0, unit="frame")
             out: list[tuple[dict, Frame, int]] = []

@@ -37,8 +37,8 @@ def swaps_sheet(swap_parquets: list[str | Path], frames_parquets: list[str | Pat
     chosen = [picks[i] for i in sorted(np.random.default_rng(seed).choice(len(picks), min(n, len(picks)), False))]
     tiles = []
     for folder, r in chosen:
-        donor = np.load(crops_of[r["donor_shard"]], mmap_mode="r")[r["donor_crop_index"]]
-        expr = np.load(crops_of[r["shard"]], mmap_mode="r")[r["crop_index"]]
+        donor = open_images(crops_of[r["donor_shard"]])[r["donor_crop_index"]]
+        expr = open_images(crops_of[r["shard"]])[r["crop_index"]]
         swap = open_images(folder / r["swap_file"])[r["swap_index"]]
         tiles += [_caption(donor, f"{r['donor_identity']} #{r['donor_frame_idx']}"),
                   _caption(expr, f"{r['identity']} #{r['frame_idx']}"), _caption(swap, "swap")]

@@ -24,8 +24,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from ..files import remove_stale_temps
-from ..jpeg_store import encode_jpeg, write_jpeg_array
-from ..npy import atomic_crops
+from ..jpeg_store import STORAGES, JpegImages, image_slots, open_images
 from ..parquet import LANDMARKS_TYPE, landmarks_array, landmarks_numpy, write_parquet
 from .donors import DonorPool, choose_donors, read_frames
 from .faceswap import DEGENERATE, OK, fit_transform, render_swap
@@ -33,7 +32,6 @@ from .faceswap import DEGENERATE, OK, fit_transform, render_swap
 log = logging.getLogger(__name__)
 
 NO_DONOR = "no_donor"
-STORAGES = ("raw", "jpeg")
 DONOR_COLUMNS = ("video_id", "identity", "shard", "frame_idx", "crop_index", "crops_path")
 
 
@@ -85,14 +83,14 @@ def expression_frames(frames: pa.Table, shard: int, max_per_track: int) -> tuple
 
 
 class _Crops:
-    """Memory-mapped ``crops.npy`` files, opened once each."""
+    """``crops.npy`` files (raw or JPEG, :func:`sslfer.jpeg_store.open_images`), opened once each."""
 
     def __init__(self) -> None:
-        self._open: dict[str, np.ndarray] = {}
+        self._open: dict[str, np.ndarray | JpegImages] = {}
 
-    def _get(self, path: str) -> np.ndarray:
+    def _get(self, path: str) -> np.ndarray | JpegImages:
         if path not in self._open:
-            self._open[path] = np.load(path, mmap_mode="r")
+            self._open[path] = open_images(path)
         return self._open[path]
 
     def __call__(self, path: str, index: int) -> np.ndarray:
@@ -158,27 +156,17 @@ def swap_shard(frames_parquets: list[str | Path], shard: int, out_parquet: str |
     swap_index, areas = np.full(len(plan), -1, np.int64), np.full(len(plan), np.nan, np.float32)
     lms = np.full((len(plan), 68, 2), np.nan, np.float32)
 
-    def render(store) -> None:
-        """Render every planned swap in order; ``store(k, image)`` keeps the k-th successful one."""
+    with image_slots(out_npy, n_ok, size, c.storage, c.jpeg_quality) as images:
         n_done = 0
         for j, s in enumerate(tqdm(plan, desc="swaps", mininterval=5.0, unit="swap")):
             if s.status != OK:
                 continue
             donor_rgb = crops(donor_cols["crops_path"][s.donor], donor_cols["crop_index"][s.donor])
-            image, areas[j], lms[j] = render_swap(
+            images[n_done], areas[j], lms[j] = render_swap(
                 donor_rgb, pool.landmarks[s.donor], crops(*expr_crops[s.row]), expr_lm[s.row], s.transform,
                 c.feather_px, c.colour_correct)
-            store(n_done, image)
             swap_index[j] = n_done
             n_done += 1
-
-    if c.storage == "jpeg":
-        encoded: list[bytes] = []
-        render(lambda k, image: encoded.append(encode_jpeg(image, c.jpeg_quality)))
-        write_jpeg_array(out_npy, encoded, size, size)
-    else:
-        with atomic_crops(out_npy, n_ok, size) as images:
-            render(images.__setitem__)
     counts = Counter(s.status for s in plan)
     table = _table(plan, expr, donor_cols, swap_index, areas, lms, shard, out_npy.name)
     write_parquet(table, out_parquet, dict(provenance, status_counts=dict(sorted(counts.items())),

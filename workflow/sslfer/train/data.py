@@ -55,7 +55,7 @@ class TrainingData:
         self.index = PairsIndex.read(str(pairs))
         frames_dir = Path(frames_dir)
         shards = sorted(set(self.index.frame_shard.tolist()))
-        self.crops = {s: np.load(shard_dir(frames_dir, s) / "crops.npy", mmap_mode="r") for s in shards}
+        self.crops = {s: open_images(shard_dir(frames_dir, s) / "crops.npy") for s in shards}
         n = self.index.n_frames
         self.landmarks = np.full((n, 68, 2), np.nan, np.float32)
         for s in shards:
