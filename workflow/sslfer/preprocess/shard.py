@@ -79,7 +79,7 @@ class ShardConfig:
                                   ("landmarks.backend", self.landmarks, LANDMARKERS), ("decoder", self.decoder, DECODERS),
                                   ("storage", self.storage, STORAGES)):
             if value not in known:
-                raise ValueError(f"config preprocess.{key}: unknown backend {value!r} (one of {', '.join(known)})")
+                raise ValueError(f"config preprocess.{key}: unknown {key.split('.')[-1]} {value!r} (one of {', '.join(known)})")
         if (self.sample_fps <= 0 or self.crop_size <= 0 or self.video_timeout_s < 0 or not 0 <= self.min_face <= 1
                 or not 1 <= self.jpeg_quality <= 100):
             raise ValueError(f"preprocess settings out of range: sample_fps {self.sample_fps}, crop_size "
