@@ -68,6 +68,13 @@ def test_missing_paths_are_named_but_generated_ones_are_not(default_config, tmp_
     assert "datasets.fer2013.path" in msg and "/nonexistent/fer2013.csv" in msg
     cfg["corpus"] = "voxceleb2"
     assert any("'corpus'" in m for m in path_errors(cfg, base=tmp_path))
+    # another synth root: the inherited `synth` corpus is no longer generated, but only the configured corpus counts
+    cfg["corpus"], cfg["synth"] = "vox", {**cfg["synth"], "root": "resources/other"}
+    errors = path_errors(cfg, base=tmp_path)
+    assert errors and all("'datasets." in m for m in errors)     # the datasets under resources/synth are missing now
+    cfg["corpus"] = "synth"
+    assert any("corpora.synth.path" in m for m in path_errors(cfg, base=tmp_path))
+    cfg["corpus"] = "vox"
     with pytest.raises(ConfigError, match="datasets.fer2013.path"):
         prepare_config(cfg, SCHEMA, base=tmp_path)
 

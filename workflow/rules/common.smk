@@ -1,5 +1,6 @@
 # Shared definitions: the config is validated in the Snakefile before this file is read.
 
+import os
 import re
 
 SYNTH = config["synth"]["root"]
@@ -45,6 +46,9 @@ def corpus_inputs(wildcards):
     corpus = config["corpora"][wildcards.corpus]
     if is_generated(corpus["path"], SYNTH):
         return [f"{SYNTH}/groundtruth/videos.parquet"]
+    if not os.path.exists(corpus["path"]):  # only the configured corpus's paths are checked up front
+        raise ValueError(f"config key 'corpora.{wildcards.corpus}.path': path '{corpus['path']}' does not exist "
+                         f"(nor is it under synth.root, {SYNTH}, where the workflow would generate it)")
     return ([corpus["path"]] if corpus["format"] == "csv" else []) + ([corpus["meta"]] if "meta" in corpus else [])
 
 
