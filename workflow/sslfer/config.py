@@ -62,12 +62,13 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
 
 
 def data_paths(config: dict) -> dict[str, str]:
-    """The configured input paths, by config key."""
+    """The input paths a run reads, by config key: the configured ``corpus``'s and every dataset's."""
     out: dict[str, str] = {}
-    for name, corpus in config.get("corpora", {}).items():
-        for field in ("path", "meta"):
-            if field in corpus:
-                out[f"corpora.{name}.{field}"] = corpus[field]
+    name = config.get("corpus")
+    corpus = config.get("corpora", {}).get(name, {})
+    for field in ("path", "meta"):
+        if field in corpus:
+            out[f"corpora.{name}.{field}"] = corpus[field]
     for name, ds in config.get("datasets", {}).items():
         for field in ("path", "data_home"):
             if field in ds:
@@ -82,16 +83,15 @@ def is_generated(path: str, synth_root: str, base: str | Path = ".") -> bool:
 
 
 def path_errors(config: dict, base: str | Path = ".") -> list[str]:
-    """Missing data paths (relative paths resolve against ``base``), skipping generated ones and the corpora
-    other than the configured ``corpus``: a config file merged over the embedded default inherits its
-    ``synth`` corpus, whose files are never built once ``synth.root`` points elsewhere (a target under such
-    a corpus fails on its own, naming the path: ``corpus_inputs`` in workflow/rules/common.smk)."""
+    """Missing data paths (relative paths resolve against ``base``), skipping generated ones. Of the corpora,
+    only the configured ``corpus`` is checked (:func:`data_paths`): a config file merged over the embedded
+    default inherits its ``synth`` corpus, whose files are never built once ``synth.root`` points elsewhere
+    (a target under another corpus fails on its own, naming the path: ``corpus_inputs`` in common.smk)."""
     base = Path(base)
     synth_root = config.get("synth", {}).get("root", "resources/synth")
-    unused = tuple(f"corpora.{name}." for name in config.get("corpora", {}) if name != config.get("corpus"))
     errors = []
     for key, value in data_paths(config).items():
-        if is_generated(value, synth_root, base) or key.startswith(unused):
+        if is_generated(value, synth_root, base):
             continue
         if not (base / value).exists():
             errors.append(f"config key '{key}': path '{value}' does not exist")
